@@ -1,0 +1,1 @@
+"""Explainers shipped with explbench; importing this package registers them."""

@@ -1,0 +1,25 @@
+"""explbench: a benchmark and evaluation harness for audio explainers."""
+
+from explbench.api import BudgetExceeded, Excerpt, Explainer, Explanation, ModelAccess, Task
+from explbench.registry import (
+    register_explainer,
+    register_generator,
+    register_metric,
+    register_task,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BudgetExceeded",
+    "Excerpt",
+    "Explainer",
+    "Explanation",
+    "ModelAccess",
+    "Task",
+    "register_explainer",
+    "register_generator",
+    "register_metric",
+    "register_task",
+    "__version__",
+]

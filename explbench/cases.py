@@ -1,0 +1,122 @@
+"""Cases: units of ground truth, and their content-addressed cache on disk.
+
+A case holds a clean input ``x`` and a modified input ``x_mod`` in the explanation domain whose
+decisions differ, the perturbation ``delta = x_mod - x``, and (for localised and planted cases)
+the exact set of scoring segments carrying the cause.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+CASE_FORMAT = "1"
+
+
+@dataclass
+class Case:
+    """One unit of ground truth.
+
+    Attributes
+    ----------
+    case_id : str
+        Stable identifier, unique within a run (e.g. ``"cw-spectrogram/0007"``).
+    generator : str
+        Name of the generator that produced it.
+    x : np.ndarray, shape domain_shape, float32
+        The clean input in the explanation domain.
+    x_mod : np.ndarray, shape domain_shape, float32
+        The modified input; ``decide(x_mod) == target != original == decide(x)``.
+    original, target : int
+        Decisions on ``x`` and ``x_mod``.
+    domain : str
+        Where the perturbation was made: "spectrogram", "waveform", "planted", …
+    true_segments : tuple of int, optional
+        The exact cause S* (localised and planted cases), indices into the scoring grid.
+    audio : np.ndarray, optional, shape (n_samples,)
+        The clean excerpt's waveform (for listening).
+    audio_mod : np.ndarray, optional, shape (n_samples,)
+        The modified waveform, where the attack domain has one.
+    info : dict
+        JSON-serialisable details: song seed, offset, iterations, parent case, k, …
+    """
+
+    case_id: str
+    generator: str
+    x: np.ndarray
+    x_mod: np.ndarray
+    original: int
+    target: int
+    domain: str
+    true_segments: tuple[int, ...] | None = None
+    audio: np.ndarray | None = None
+    audio_mod: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def delta(self) -> np.ndarray:
+        """The perturbation in the explanation domain, ``x_mod - x``."""
+        return self.x_mod - self.x
+
+    def direction(self, classes: tuple[str, ...]) -> str:
+        """E.g. ``"no-voice-to-voice"``."""
+        return f"{classes[self.original]}-to-{classes[self.target]}"
+
+
+def cache_key(**parts: object) -> str:
+    """Content address of a set of cases: SHA-256 over the sorted JSON of ``parts``."""
+    blob = json.dumps({"format": CASE_FORMAT, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+_ARRAYS = ("x", "x_mod", "audio", "audio_mod")
+
+
+def save_cases(path: Path, cases: list[Case], stats: dict) -> None:
+    """Write cases to one ``.npz`` (arrays) with their metadata as JSON inside it; atomic."""
+    arrays: dict[str, np.ndarray] = {}
+    meta = []
+    for i, c in enumerate(cases):
+        for name in _ARRAYS:
+            a = getattr(c, name)
+            if a is not None:
+                arrays[f"{i}/{name}"] = np.asarray(a, dtype=np.float32)
+        meta.append({
+            "case_id": c.case_id, "generator": c.generator, "original": int(c.original),
+            "target": int(c.target), "domain": c.domain,
+            "true_segments": None if c.true_segments is None else [int(s) for s in c.true_segments],
+            "info": c.info,
+        })
+    arrays["meta"] = np.frombuffer(json.dumps({"cases": meta, "stats": stats}).encode(), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_cases(path: Path) -> tuple[list[Case], dict]:
+    """Read cases written by :func:`save_cases` (no pickles)."""
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(z["meta"].tobytes().decode())
+        cases = []
+        for i, m in enumerate(meta["cases"]):
+            arr = {name: (z[f"{i}/{name}"] if f"{i}/{name}" in z.files else None) for name in _ARRAYS}
+            ts = m["true_segments"]
+            cases.append(Case(
+                case_id=m["case_id"], generator=m["generator"], x=arr["x"], x_mod=arr["x_mod"],
+                original=m["original"], target=m["target"], domain=m["domain"],
+                true_segments=None if ts is None else tuple(ts), audio=arr["audio"],
+                audio_mod=arr["audio_mod"], info=m["info"],
+            ))
+    return cases, meta["stats"]

@@ -1,0 +1,147 @@
+"""Named registries for tasks, generators, explainers and metrics.
+
+Entries come from decorators in modules the harness imports, and from entry points of
+installed packages in the groups ``explbench.tasks``, ``explbench.generators``,
+``explbench.explainers`` and ``explbench.metrics``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable, Iterator
+
+#: modules that fill the registries with what explbench ships; imported lazily on first lookup
+BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
+    "tasks": ("explbench.tasks",),
+    "generators": ("explbench.generators",),
+    "explainers": ("explbench.explainers",),
+    "metrics": ("explbench.metrics",),
+}
+
+
+class UnknownName(KeyError):
+    """A name that no registry entry carries."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    obj: Any
+    description: str
+
+
+class Registry:
+    """A mapping from names to registered objects of one kind.
+
+    Parameters
+    ----------
+    kind : str
+        Plural noun used in messages and in the entry-point group ``explbench.<kind>``.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+        self._loaded = False
+
+    @property
+    def group(self) -> str:
+        return f"explbench.{self.kind}"
+
+    def register(self, name: str, description: str | None = None) -> Callable[[Any], Any]:
+        """Decorator registering a class or function under ``name``."""
+
+        def decorate(obj: Any) -> Any:
+            self.add(name, obj, description)
+            return obj
+
+        return decorate
+
+    def add(self, name: str, obj: Any, description: str | None = None) -> None:
+        if not name or not isinstance(name, str):
+            raise ValueError(f"a {self.kind[:-1]} needs a non-empty string name, got {name!r}")
+        existing = self._entries.get(name)
+        if existing is not None and existing.obj is not obj:
+            where = getattr(existing.obj, "__module__", "?")
+            raise ValueError(
+                f"the {self.kind[:-1]} name {name!r} is already registered (by {where}); "
+                f"choose another name"
+            )
+        if description is None:
+            description = getattr(obj, "description", "") or _first_doc_line(obj)
+        self._entries[name] = Entry(name, obj, description)
+
+    def load(self) -> None:
+        """Import built-in modules and installed entry points (once)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        for module in BUILTIN_MODULES.get(self.kind, ()):
+            importlib.import_module(module)
+        for ep in entry_points(group=self.group):
+            if ep.name in self._entries:
+                continue
+            try:
+                obj = ep.load()
+            except Exception as exc:  # a broken plug-in must not hide the others
+                raise ImportError(
+                    f"entry point {ep.name!r} in group {self.group!r} ({ep.value}) failed to "
+                    f"load: {exc}"
+                ) from exc
+            if ep.name not in self._entries:  # loading may have registered it by decorator
+                self.add(ep.name, obj)
+
+    def get(self, name: str) -> Any:
+        self.load()
+        try:
+            return self._entries[name].obj
+        except KeyError:
+            known = sorted(self._entries)
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise UnknownName(
+                f"unknown {self.kind[:-1]} {name!r}.{hint} Known {self.kind}: "
+                f"{', '.join(known) or '(none)'}"
+            ) from None
+
+    def entries(self) -> list[Entry]:
+        self.load()
+        return [self._entries[k] for k in sorted(self._entries)]
+
+    def names(self) -> list[str]:
+        return [e.name for e in self.entries()]
+
+    def __contains__(self, name: str) -> bool:
+        self.load()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def unregister(self, name: str) -> None:
+        """Remove an entry (tests and interactive sessions)."""
+        self._entries.pop(name, None)
+
+
+def _first_doc_line(obj: Any) -> str:
+    doc = (getattr(obj, "__doc__", None) or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+tasks = Registry("tasks")
+generators = Registry("generators")
+explainers = Registry("explainers")
+metrics = Registry("metrics")
+
+REGISTRIES = {r.kind: r for r in (tasks, generators, explainers, metrics)}
+
+register_task = tasks.register
+register_generator = generators.register
+register_explainer = explainers.register
+register_metric = metrics.register

@@ -1,0 +1,1 @@
+"""Singing-voice detection: front-end, Schlüter–Lehner CNN, synthetic songs, training."""

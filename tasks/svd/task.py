@@ -1,0 +1,115 @@
+"""The embedded default task: singing-voice detection on synthetic songs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from explbench.api import Excerpt, Task
+from explbench.audio import validate
+from explbench.registry import register_task
+from explbench.tasks.svd.data import iter_excerpts
+from explbench.tasks.svd.frontend import EXCERPT_FRAMES, EXCERPT_SAMPLES, N_MELS, SAMPLE_RATE, LogMel
+from explbench.tasks.svd.model import Probabilities, SchlueterCNN
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "svd-synth.safetensors"
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A state dict from ``.safetensors`` or a torch file, never unpickling arbitrary objects."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(
+            f"model weights {str(p)!r} not found; train them with `explbench train svd-synth "
+            f"--out DIR` or pass an existing checkpoint"
+        )
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(p))
+    return torch.load(p, map_location="cpu", weights_only=True)
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """First 16 hex digits of the SHA-256 of a file."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+@register_task("svd-synth")
+class SVDSynth(Task):
+    """Singing-voice detection on synthetic songs rendered on the fly (Schlüter–Lehner CNN)."""
+
+    name = "svd-synth"
+    description = "singing-voice detection on synthetic songs (espeak voice over GM accompaniment)"
+    version = "1"
+    classes = ("no-voice", "voice")
+    sample_rate = SAMPLE_RATE
+    excerpt_samples = EXCERPT_SAMPLES
+    domain_shape = (N_MELS, EXCERPT_FRAMES)
+    domain_axes = ("mel band", "frame")
+
+    def __init__(self, weights: str | os.PathLike | None = None, device: str = "cpu",
+                 song_duration: float = 20.0) -> None:
+        self.weights = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+        self.device = torch.device(device)
+        self.song_duration = song_duration
+        self.frontend = LogMel().to(self.device)
+        self._net: SchlueterCNN | None = None
+
+    # -- model -------------------------------------------------------------------------------
+
+    def network(self) -> SchlueterCNN:
+        """The CNN with the task's weights loaded, in eval mode (logits)."""
+        if self._net is None:
+            net = SchlueterCNN()
+            net.load_state_dict(load_weights(self.weights))
+            self._net = net.eval().to(self.device).to(memory_format=torch.channels_last)
+            for p in self._net.parameters():
+                p.requires_grad_(False)
+        return self._net
+
+    def classifier(self) -> torch.nn.Module:
+        return Probabilities(self.network()).eval()
+
+    def model_hash(self) -> str:
+        return file_hash(self.weights)
+
+    def data_version(self) -> str:
+        from explbench.tasks.svd.render import RENDERER_VERSION
+
+        return f"renderer-{RENDERER_VERSION}"
+
+    @classmethod
+    def train(cls, out: str, *, steps: int | None = None, seed: int = 0, progress: bool = True) -> dict:
+        from explbench.tasks.svd.train import TrainConfig, train
+
+        config = TrainConfig(seed=seed) if steps is None else TrainConfig(seed=seed, steps=steps)
+        return train(config, Path(out), progress=progress)
+
+    # -- domain ------------------------------------------------------------------------------
+
+    def to_domain(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.frontend(audio.to(self.device))
+
+    def magnitude(self, audio: torch.Tensor) -> torch.Tensor:
+        """|STFT| ``(B, 513, 115)``: where the spectrogram attack places its perturbation."""
+        return self.frontend.magnitude(audio.to(self.device))
+
+    def magnitude_to_domain(self, magnitude: torch.Tensor) -> torch.Tensor:
+        return self.frontend.mel_log(magnitude)
+
+    def prepare(self, audio: np.ndarray, sample_rate: int, name: str = "audio") -> np.ndarray:
+        """Validate user audio (mono, finite, not silent, ≥ one excerpt) and resample to 22.05 kHz."""
+        return validate(audio, sample_rate, expected_rate=self.sample_rate,
+                        min_samples=self.excerpt_samples, name=name)
+
+    # -- data --------------------------------------------------------------------------------
+
+    def excerpts(self, split: str, n: int, seed: int) -> Iterator[Excerpt]:
+        return iter_excerpts(split, n, seed, self.frontend, duration=self.song_duration)
