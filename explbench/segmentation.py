@@ -180,7 +180,8 @@ def from_spec(spec: str, shape: tuple[int, int]) -> Segmentation:
         if kind == "freq":
             return freq_segments(shape, int(arg or 10))
     except ValueError as exc:
-        raise ValueError(f"bad segmentation {spec!r}: {exc}") from None
+        raise ValueError(f"bad segmentation {spec!r} ({exc}); use 'grid:TxF' (e.g. grid:5x4), "
+                         f"'time:N' or 'freq:N'") from None
     raise ValueError(
         f"unknown segmentation {spec!r}; use 'grid:TxF' (e.g. grid:5x4), 'time:N' or 'freq:N'"
     )
