@@ -1,1 +1,10 @@
-"""Explainers shipped with explbench; importing this package registers them."""
+"""The explainers explbench ships; importing this package registers them all.
+
+One module per family: :mod:`.lime` (lime, slime-time, slime-freq), :mod:`.kernelshap`,
+:mod:`.gradients` (saliency, input-x-gradient, integrated-gradients, smoothgrad,
+gradient-shap, deeplift), :mod:`.occlusion`, :mod:`.reference` (random, oracle-norm).
+"""
+
+from . import gradients, kernelshap, lime, occlusion, reference
+
+__all__ = ["gradients", "kernelshap", "lime", "occlusion", "reference"]

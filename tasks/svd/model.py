@@ -21,21 +21,23 @@ class SchlueterCNN(nn.Module):
         super().__init__()
         self.register_buffer("band_mean", torch.zeros(N_MELS))
         self.register_buffer("band_std", torch.ones(N_MELS))
-        act = nn.LeakyReLU(0.01)
+        def act() -> nn.Module:  # one module per use: captum's DeepLift refuses reused modules
+            return nn.LeakyReLU(0.01)
+
         self.features = nn.Sequential(
-            nn.Conv2d(1, 64, 3), act,
-            nn.Conv2d(64, 32, 3), act,
+            nn.Conv2d(1, 64, 3), act(),
+            nn.Conv2d(64, 32, 3), act(),
             nn.MaxPool2d(3),
-            nn.Conv2d(32, 128, 3), act,
-            nn.Conv2d(128, 64, 3), act,
+            nn.Conv2d(32, 128, 3), act(),
+            nn.Conv2d(128, 64, 3), act(),
             nn.MaxPool2d(3),
         )
         n_features = 64 * ((((N_MELS - 4) // 3) - 4) // 3) * ((((EXCERPT_FRAMES - 4) // 3) - 4) // 3)
         assert n_features == 4928, n_features
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Dropout(0.5), nn.Linear(n_features, 256), act,
-            nn.Dropout(0.5), nn.Linear(256, 64), act,
+            nn.Dropout(0.5), nn.Linear(n_features, 256), act(),
+            nn.Dropout(0.5), nn.Linear(256, 64), act(),
             nn.Dropout(0.5), nn.Linear(64, 1),
         )
 
@@ -55,7 +57,8 @@ class Probabilities(nn.Module):
     def __init__(self, net: SchlueterCNN) -> None:
         super().__init__()
         self.net = net
+        self.sigmoid = nn.Sigmoid()  # a module, so DeepLift applies its rule to it
 
     def forward(self, logmel: torch.Tensor) -> torch.Tensor:
-        p = torch.sigmoid(self.net(logmel))
+        p = self.sigmoid(self.net(logmel))
         return torch.stack([1.0 - p, p], dim=-1)

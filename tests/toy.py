@@ -1,0 +1,133 @@
+"""Toy models shared by the explainer tests.
+
+``segment_model`` depends on exactly one grid segment, so every sound explainer must rank that
+segment first. ``realistic_cnn`` is a randomly initialised Schlueter-Lehner-shaped CNN
+(80 x 115 log-mel -> 2 classes) for overhead measurements:
+
+    python tests/toy.py            # LIME overhead at 1024 samples vs the pure forward
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from explbench.segmentation import Segmentation, grid
+
+DOMAIN = (80, 115)
+
+
+def segment_model(
+    segments: Segmentation,
+    index: int,
+    domain_shape: tuple[int, int] = DOMAIN,
+    threshold: float = 0.5,
+    scale: float = 4.0,
+) -> nn.Module:
+    """Classifier whose output depends only on the mean of segment ``index``.
+
+    ``p(class 1) = sigmoid(2 * scale * (mean of x over segment index - threshold))``, built from
+    ``nn`` modules only (Flatten, Linear, Softmax) so that every captum method applies.
+
+    Parameters
+    ----------
+    segments : Segmentation over ``domain_shape``
+    index : int
+        The segment that decides the output.
+
+    Returns
+    -------
+    torch.nn.Module mapping (N, *domain_shape) -> (N, 2) probabilities, in eval mode
+    """
+    if tuple(segments.shape) != tuple(domain_shape):
+        raise ValueError(f"segments cover {segments.shape}, not {domain_shape}")
+    m = segments.masks[index].reshape(-1).to(torch.float32)
+    m = m / m.sum()
+    with torch.random.fork_rng(devices=[]):
+        lin = nn.Linear(m.numel(), 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.stack([-scale * m, scale * m]))
+        lin.bias.copy_(torch.tensor([scale * threshold, -scale * threshold]))
+    model = nn.Sequential(nn.Flatten(), lin, nn.Softmax(dim=1))
+    return model.eval().requires_grad_(False)
+
+
+def segment_input(segments: Segmentation, index: int, seed: int = 0, lift: float = 1.0) -> torch.Tensor:
+    """Noise input (std 0.5) with segment ``index`` raised by ``lift``: the segment matters.
+
+    Returns
+    -------
+    torch.Tensor, shape segments.shape, float32
+    """
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(0.5 * rng.standard_normal(segments.shape).astype(np.float32))
+    return x + lift * segments.masks[index]
+
+
+class _SLCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        act = lambda: nn.LeakyReLU(0.01)  # noqa: E731 - distinct modules (DeepLift-friendly)
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 64, 3), act(), nn.Conv2d(64, 32, 3), act(), nn.MaxPool2d(3),
+            nn.Conv2d(32, 128, 3), act(), nn.Conv2d(128, 64, 3), act(), nn.MaxPool2d(3),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.5), nn.Linear(4928, 256), act(), nn.Dropout(0.5),
+            nn.Linear(256, 64), act(), nn.Dropout(0.5), nn.Linear(64, 1), nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.head(self.features(x.unsqueeze(1)))
+        return torch.cat([1 - p, p], dim=1)
+
+
+def realistic_cnn(seed: int = 0) -> nn.Module:
+    """Schlueter-Lehner-shaped CNN, random weights: (N, 80, 115) -> (N, 2) probabilities."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _SLCNN().eval().requires_grad_(False)
+
+
+class TimedModel(nn.Module):
+    """Wraps a model and accumulates the seconds spent in its forward."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.seconds = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        t0 = time.perf_counter()
+        out = self.inner(x)
+        self.seconds += time.perf_counter() - t0
+        return out
+
+
+def lime_overhead(n_samples: int = 1024, model: nn.Module | None = None, batch_size: int = 8,
+                  seed: int = 0) -> dict[str, float]:
+    """Seconds of one LIME explanation, of the model forwards inside it, and the rest."""
+    from explbench.api import ModelAccess
+    from explbench.explainers.lime import Lime
+
+    seg = grid(DOMAIN)
+    timed = TimedModel(model if model is not None else realistic_cnn(seed))
+    x = segment_input(seg, 5, seed)
+    access = ModelAccess(timed, batch_size=batch_size)
+    e = Lime(n_samples=n_samples).explain(access, x, 1, seg, None, np.random.default_rng(seed))
+    forward = timed.seconds
+    return {
+        "n_samples": n_samples, "total_s": e.seconds, "forward_s": forward,
+        "overhead_s": e.seconds - forward, "overhead_fraction": (e.seconds - forward) / forward,
+        "forward_ms_per_input": 1000 * forward / n_samples,
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    torch.set_num_threads(torch.get_num_threads())
+    lime_overhead(64)  # warm-up
+    for k, v in lime_overhead(1024).items():
+        print(f"{k:22s} {v:.4g}" if isinstance(v, float) else f"{k:22s} {v}")
