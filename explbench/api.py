@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Iterator
+from typing import TYPE_CHECKING, Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -73,6 +73,9 @@ class Explanation:
         Model queries (inputs passed to ``predict`` or ``gradient``) the explanation used.
     seconds : float
         Wall-clock seconds the explanation took.
+    audio : np.ndarray, optional, shape (n_samples,)
+        The explanation rendered as sound (listenable explainers such as audioLIME); the
+        harness writes it to a WAV file in the run folder.
     extra : dict
         Anything else worth keeping (JSON-serialisable), e.g. component names.
     """
@@ -83,7 +86,31 @@ class Explanation:
     intercept: float | None = None
     queries: int = 0
     seconds: float = 0.0
+    audio: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AudioContext:
+    """The waveform behind an input, for explainers that work on sound (``needs_audio``).
+
+    Attributes
+    ----------
+    audio : np.ndarray, shape (n_samples,)
+        Waveform whose domain image is (close to) the input being explained.
+    stems : dict of str to np.ndarray, optional
+        Sources of shape (n_samples,) that add up to ``audio`` (an oracle separation where the
+        task has one); ``None`` when the task has no stems.
+    sample_rate : int
+        Hz.
+    to_domain : callable
+        The task's differentiable front-end, waveforms ``(B, n_samples)`` to ``(B, *domain_shape)``.
+    """
+
+    audio: np.ndarray
+    stems: dict[str, np.ndarray] | None
+    sample_rate: int
+    to_domain: Callable[[torch.Tensor], torch.Tensor]
 
 
 # --------------------------------------------------------------------------- model access
@@ -186,6 +213,8 @@ class Explainer(ABC):
     oracle: ClassVar[bool] = False
     #: a formula for the query cost, shown to users, e.g. "n_samples"
     query_cost: ClassVar[str] = ""
+    #: True when the explainer needs the waveform: the harness passes ``audio=AudioContext``
+    needs_audio: ClassVar[bool] = False
 
     @abstractmethod
     def explain(
@@ -271,6 +300,22 @@ class Task(ABC):
     @abstractmethod
     def excerpts(self, split: str, n: int, seed: int) -> Iterator[Excerpt]:
         """``n`` labelled excerpts of ``split`` ('train', 'valid' or 'test'), drawn by ``seed``."""
+
+    def sonify(self, audio: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Render a domain mask back to sound: keep what ``mask`` ``(*domain_shape)`` keeps.
+
+        Returns a waveform of the same length as ``audio`` ``(excerpt_samples,)``. Tasks whose
+        domain has no way back to audio raise NotImplementedError.
+        """
+        raise NotImplementedError(f"task {self.name!r} cannot render masks to audio")
+
+    def resynthesize(self, audio: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """A waveform near ``audio`` whose domain image approximates ``target`` (domain shape).
+
+        Used to hand sound-based explainers a waveform for inputs that were modified in the
+        domain. Tasks without a way back to audio raise NotImplementedError.
+        """
+        raise NotImplementedError(f"task {self.name!r} cannot resynthesize audio")
 
     def model_hash(self) -> str:
         """Content hash of the model weights (provenance and case-cache keys)."""

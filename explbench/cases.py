@@ -43,6 +43,8 @@ class Case:
         The clean excerpt's waveform (for listening).
     audio_mod : np.ndarray, optional, shape (n_samples,)
         The modified waveform, where the attack domain has one.
+    stems : dict of str to np.ndarray, optional
+        Sources of the clean excerpt, each of shape (n_samples,), adding up to ``audio``.
     info : dict
         JSON-serialisable details: song seed, offset, iterations, parent case, k, …
     """
@@ -57,6 +59,7 @@ class Case:
     true_segments: tuple[int, ...] | None = None
     audio: np.ndarray | None = None
     audio_mod: np.ndarray | None = None
+    stems: dict[str, np.ndarray] | None = None
     info: dict = field(default_factory=dict)
 
     @property
@@ -87,10 +90,13 @@ def save_cases(path: Path, cases: list[Case], stats: dict) -> None:
             a = getattr(c, name)
             if a is not None:
                 arrays[f"{i}/{name}"] = np.asarray(a, dtype=np.float32)
+        for stem, a in (c.stems or {}).items():
+            arrays[f"{i}/stem/{stem}"] = np.asarray(a, dtype=np.float32)
         meta.append({
             "case_id": c.case_id, "generator": c.generator, "original": int(c.original),
             "target": int(c.target), "domain": c.domain,
             "true_segments": None if c.true_segments is None else [int(s) for s in c.true_segments],
+            "stems": sorted(c.stems) if c.stems else None,
             "info": c.info,
         })
     arrays["meta"] = np.frombuffer(json.dumps({"cases": meta, "stats": stats}).encode(), dtype=np.uint8)
@@ -113,10 +119,11 @@ def load_cases(path: Path) -> tuple[list[Case], dict]:
         for i, m in enumerate(meta["cases"]):
             arr = {name: (z[f"{i}/{name}"] if f"{i}/{name}" in z.files else None) for name in _ARRAYS}
             ts = m["true_segments"]
+            stems = {k: z[f"{i}/stem/{k}"] for k in m.get("stems") or []} or None
             cases.append(Case(
                 case_id=m["case_id"], generator=m["generator"], x=arr["x"], x_mod=arr["x_mod"],
                 original=m["original"], target=m["target"], domain=m["domain"],
                 true_segments=None if ts is None else tuple(ts), audio=arr["audio"],
-                audio_mod=arr["audio_mod"], info=m["info"],
+                audio_mod=arr["audio_mod"], stems=stems, info=m["info"],
             ))
     return cases, meta["stats"]

@@ -67,21 +67,67 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_check_explainer(args: argparse.Namespace) -> int:
     from explbench.conformance import check_explainer, format_report
 
-    if args.plugin:
-        from explbench.plugins import load_plugin
-
-        for p in args.plugin:
-            load_plugin(p)
+    _load_plugins(args.plugin)
     results = check_explainer(args.name, seed=args.seed)
     print(format_report(results))
     return 0 if all(r.passed for r in results) else 1
 
 
+def _load_plugins(paths: list[str]) -> None:
+    from explbench.plugins import load_plugin
+
+    for p in paths:
+        load_plugin(p)
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    from explbench import suite as suites
+    from explbench.runner import execute
+    from explbench.store import RunStore
+    from explbench.summary import headline, to_text
+
+    _load_plugins(args.plugin)
+    if args.resume:
+        store = RunStore(Path(args.resume))
+        config = suites.SuiteConfig.from_dict(store.config()["suite"])
+        suites.validate(config)
+        out = Path(args.resume)
+    else:
+        config = suites.load(args.suite)
+        config = suites.override(config, task=args.task, explainers=_split(args.explainers),
+                                 generators=_split(args.generators), seed=args.seed)
+        out = Path(args.out) if args.out else Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    print(f"run folder: {out}", file=sys.stderr)
+    try:
+        result = execute(config, out, resume=bool(args.resume), device=args.device,
+                         progress=not args.quiet, log=lambda s: print(s, file=sys.stderr))
+    except KeyboardInterrupt:
+        print(f"\nstopped; every finished explanation is kept. Continue with:\n"
+              f"  explbench run --resume {out}", file=sys.stderr)
+        return 130
+    table = headline(result.metrics, result.timing)
+    if table.empty:
+        print("no case was generated, so there is nothing to score; see the generator messages above")
+    else:
+        print(to_text(table.set_index("explainer").T.reset_index().rename(columns={"index": "metric"})))
+    if result.n_failed:
+        print(f"\n{result.n_failed} explanations failed; see 'error' in {out / 'records.jsonl'}")
+    print(f"\nrun folder: {out}  (metrics.csv, records.jsonl, provenance.json)")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Until the protocol lands: score the committed model on freshly rendered test songs."""
-    ns = argparse.Namespace(task="svd-synth", split="test", n=args.n, seed=args.seed, json=False,
-                            weights=None)
-    return cmd_evaluate(ns)
+    """The smoke suite on the embedded default task."""
+    ns = argparse.Namespace(suite="smoke", task=None, explainers=None, generators=None, seed=None,
+                            out=args.out, resume=None, device="cpu", plugin=[],
+                            quiet=False)
+    return cmd_run(ns)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,9 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_check_explainer)
 
-    s = sub.add_parser("demo", help="the main job on the embedded default task")
-    s.add_argument("--n", type=int, default=200)
-    s.add_argument("--seed", type=int, default=0)
+    s = sub.add_parser("run", help="run a benchmark suite (progress bars; resumable)")
+    s.add_argument("--suite", default="smoke", help="preset (smoke, default, paper) or a .toml file")
+    s.add_argument("--task", default=None)
+    s.add_argument("--explainers", default=None, help="comma-separated names (overrides the suite)")
+    s.add_argument("--generators", default=None, help="comma-separated names (overrides the suite)")
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--out", default=None, help="run folder (default runs/SUITE-TIMESTAMP)")
+    s.add_argument("--resume", default=None, metavar="RUN", help="continue a stopped run")
+    s.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                   help="import a file that registers explainers (runs its code)")
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_run)
+
+    from explbench.cli_results import add_parsers
+
+    add_parsers(sub)
+
+    s = sub.add_parser("demo", help="the smoke suite on the embedded default task")
+    s.add_argument("--out", default=None)
     s.set_defaults(func=cmd_demo)
     return p
 
@@ -127,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (registry.UnknownName, FileNotFoundError, ValueError, ImportError) as exc:
+    except (registry.UnknownName, FileNotFoundError, FileExistsError, ValueError, ImportError) as exc:
         print(f"explbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -107,7 +107,7 @@ def make_cases(seed: int) -> tuple[dict[str, list[Case]], dict[str, np.ndarray]]
             audio_mod = (audio + 0.005 * rng.standard_normal(N_SAMPLES)).astype(np.float32) \
                 if g == "cw-waveform" else None
             c = Case(f"{g}/{i:04d}", g, x, x + delta, original, 1 - original,
-                     g.split("-")[1], None, audio, audio_mod, {"iterations": 100})
+                     g.split("-")[1], None, audio, audio_mod, info={"iterations": 100})
             cases[g].append(c)
             relevance[c.case_id] = r
     parents = [c for g in ADVERSARIAL for c in cases[g]]
@@ -121,7 +121,7 @@ def make_cases(seed: int) -> tuple[dict[str, list[Case]], dict[str, np.ndarray]]
             m = masks[list(truth)].sum(axis=0)
             c = Case(f"localized/{p.case_id}/k{k}", "localized", p.x, p.x + m * p.delta,
                      p.original, p.target, p.domain, truth, p.audio, None,
-                     {"parent": p.case_id, "k": k})
+                     info={"parent": p.case_id, "k": k})
             cases["localized"].append(c)
             r = np.full(D, 1e-3)
             r[list(truth)] = r_p[list(truth)] + 0.5

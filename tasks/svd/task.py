@@ -14,7 +14,7 @@ from explbench.api import Excerpt, Task
 from explbench.audio import validate
 from explbench.registry import register_task
 from explbench.tasks.svd.data import iter_excerpts
-from explbench.tasks.svd.frontend import EXCERPT_FRAMES, EXCERPT_SAMPLES, N_MELS, SAMPLE_RATE, LogMel
+from explbench.tasks.svd.frontend import EXCERPT_FRAMES, EXCERPT_SAMPLES, HOP, N_MELS, SAMPLE_RATE, LogMel
 from explbench.tasks.svd.model import Probabilities, SchlueterCNN
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -108,6 +108,40 @@ class SVDSynth(Task):
         """Validate user audio (mono, finite, not silent, ≥ one excerpt) and resample to 22.05 kHz."""
         return validate(audio, sample_rate, expected_rate=self.sample_rate,
                         min_samples=self.excerpt_samples, name=name)
+
+    def _regain(self, audio: np.ndarray, gain: torch.Tensor) -> np.ndarray:
+        """Scale the STFT of ``audio`` by a per-(band, frame) ``gain`` ``(80, 115)``, keep the
+        phase, and invert by overlap-add (normalised by the window-square sum).
+
+        Each STFT bin follows the mel band whose filter weighs it most (bins above the highest
+        band follow band 79, below the lowest band 0).
+        """
+        fe = self.frontend
+        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32))[None].to(self.device)
+        spec = fe.stft(wave)[0]  # (513, 115)
+        band_of_bin = fe.mel.argmax(dim=0)
+        covered = fe.mel.sum(dim=0) > 0
+        band_of_bin[int(torch.nonzero(covered).max()) + 1 :] = N_MELS - 1
+        frames = torch.fft.irfft(spec * gain.to(spec.device)[band_of_bin], n=fe.window.numel(), dim=0)
+        frames = frames * fe.window[:, None]
+        n, length = wave.shape[1], fe.window.numel()
+        out, norm = torch.zeros(n), torch.zeros(n)
+        for j in range(frames.shape[1]):  # 115 frames: cheap, and clearer than fold()
+            out[j * HOP : j * HOP + length] += frames[:, j].cpu()
+            norm[j * HOP : j * HOP + length] += fe.window.cpu() ** 2
+        return (out / norm.clamp_min(1e-3)).numpy().astype(np.float32)
+
+    def sonify(self, audio: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Keep the time-frequency cells a log-mel mask ``(80, 115)`` keeps, as audio."""
+        return self._regain(audio, torch.as_tensor(np.asarray(mask, dtype=np.float32)))
+
+    def resynthesize(self, audio: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """A waveform whose log-mel approximates ``target`` ``(80, 115)``: the STFT of ``audio`` is
+        scaled by ``exp(target - logmel(audio))`` per band and frame, with the original phase."""
+        with torch.inference_mode():
+            x = self.to_domain(torch.as_tensor(np.asarray(audio, dtype=np.float32))[None])[0].cpu()
+        gain = torch.exp(torch.as_tensor(np.asarray(target, dtype=np.float32)) - x)
+        return self._regain(audio, gain)
 
     # -- data --------------------------------------------------------------------------------
 

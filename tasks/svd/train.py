@@ -25,14 +25,14 @@ class TrainConfig:
     multiplied by ``lr_decay`` after each of them.
     """
 
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 32
     lr: float = 1e-3
     lr_decay: float = 0.85
-    steps_per_epoch: int = 250
+    steps_per_epoch: int = 200
     label_smoothing: float = 0.05
     gain_db: float = 6.0
-    train_songs: int = 240
+    train_songs: int = 160
     valid_excerpts: int = 400
     song_duration: float = 20.0
     seed: int = 0
@@ -135,11 +135,11 @@ def train(config: TrainConfig, out: Path, progress: bool = True) -> dict:
             net.eval()
             acc = float(((evaluate_logits(net, vx) > 0.5) == vy).mean())
             history.append({"step": step, "loss": round(running, 4), "valid_accuracy": acc})
-            if acc > best[0]:
+            if acc > best[0]:  # saved at once, so an interrupted run still leaves its best model
                 best = (acc, {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()})
+                save_file(best[1], str(out / "model.safetensors"))
             bar.set_postfix(loss=f"{running:.3f}", valid_acc=f"{acc:.3f}")
     train_seconds = time.perf_counter() - t1
-    save_file(best[1], str(out / "model.safetensors"))
     record = {
         "config": asdict(config),
         "renderer_version": RENDERER_VERSION,

@@ -1,0 +1,108 @@
+"""A whole run of a tiny suite on svd-synth with the committed model: determinism, resume,
+reference selectors, failing plug-ins."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "tests" / "data" / "tiny.toml")
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "explbench.cli", "run", "--suite", TINY, "--quiet", *args],
+                          capture_output=True, text=True, timeout=900, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def run_a(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "A"
+    res = run("--out", str(out))
+    assert res.returncode == 0, res.stdout + res.stderr
+    return out
+
+
+def test_run_folder_holds_config_provenance_records_and_tidy_metrics(run_a):
+    for name in ("config.json", "provenance.json", "cases.json", "records.jsonl", "metrics.csv", "timing.csv"):
+        assert (run_a / name).exists(), name
+    prov = json.loads((run_a / "provenance.json").read_text())
+    assert prov["task"]["model_hash"] and prov["packages"]["torch"] and prov["seed"] == 0
+    m = pd.read_csv(run_a / "metrics.csv")
+    assert list(m.columns) == ["run_id", "task", "generator", "direction", "explainer", "metric", "k",
+                               "value", "ci_low", "ci_high", "n"]
+    for expl in ("lime", "random", "oracle-norm"):
+        got = set(m[m.explainer == expl].metric)
+        assert {"flip-rate", "positive-flip-rate", "recovery", "fidelity-auc", "queries"} <= got, (expl, got)
+    ok = m.dropna(subset=["ci_low"])
+    assert (ok.ci_low <= ok.value + 1e-9).all() and (ok.value <= ok.ci_high + 1e-9).all()
+
+
+def test_oracle_flips_every_case_with_the_whole_delta_and_beats_random(run_a):
+    m = pd.read_csv(run_a / "metrics.csv")
+    fr = m[(m.metric == "flip-rate") & (m.direction == "all") & (m.generator == "cw-spectrogram")]
+    d = int(fr.k.max())
+    oracle = fr[fr.explainer == "oracle-norm"].set_index("k").value
+    random = fr[fr.explainer == "random"].set_index("k").value
+    assert oracle[d] == 1.0
+    assert oracle.sum() > random.sum()  # area under the FR(k) curve
+
+
+def test_same_seed_gives_byte_identical_metrics(run_a, tmp_path):
+    res = run("--out", str(tmp_path / "B"))
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "B" / "metrics.csv").read_bytes() == (run_a / "metrics.csv").read_bytes()
+
+
+def test_killed_run_resumes_to_the_same_metrics(run_a, tmp_path):
+    out = tmp_path / "C"
+    proc = subprocess.Popen([sys.executable, "-m", "explbench.cli", "run", "--suite", TINY, "--quiet",
+                             "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = out / "records.jsonl"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if records.exists() and records.read_text().count("\n") >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.csv").exists()
+    kept = records.read_text().count("\n")
+    res = subprocess.run([sys.executable, "-m", "explbench.cli", "run", "--resume", str(out), "--quiet"],
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    assert (out / "metrics.csv").read_bytes() == (run_a / "metrics.csv").read_bytes()
+    assert records.read_text().count("\n") == len((run_a / "records.jsonl").read_text().splitlines())
+    assert kept >= 4
+
+
+def test_failing_explainer_is_recorded_and_the_run_goes_on(tmp_path):
+    (tmp_path / "bad.py").write_text(
+        "import numpy as np\n"
+        "from explbench import Explainer, Explanation, register_explainer\n"
+        "@register_explainer('sometimes-nan')\n"
+        "class SometimesNaN(Explainer):\n"
+        "    def explain(self, model, x, target, segments, budget, rng):\n"
+        "        if rng.random() < 0.5:\n"
+        "            raise RuntimeError('boom')\n"
+        "        return Explanation(weights=np.full(segments.d, np.nan))\n")
+    res = run("--out", str(tmp_path / "D"), "--plugin", str(tmp_path / "bad.py"),
+              "--explainers", "random,sometimes-nan")
+    assert res.returncode == 0, res.stderr
+    recs = [json.loads(line) for line in (tmp_path / "D" / "records.jsonl").read_text().splitlines()]
+    bad = [r for r in recs if r["explainer"] == "sometimes-nan"]
+    assert bad and all(r["status"] == "failed" for r in bad)
+    errors = {r["error"].split(":")[0] for r in bad}
+    assert errors <= {"RuntimeError", "ExplainerFailure"} and len(errors) == 2
+    assert all(r["status"] == "ok" for r in recs if r["explainer"] == "random")
+    m = pd.read_csv(tmp_path / "D" / "metrics.csv")
+    fail = m[(m.explainer == "sometimes-nan") & (m.metric == "failure-rate") & (m.direction == "all")]
+    assert (fail.value == 1.0).all()
+    assert "failed" in res.stdout
