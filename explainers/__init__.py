@@ -6,5 +6,6 @@ gradient-shap, deeplift), :mod:`.occlusion`, :mod:`.reference` (random, oracle-n
 """
 
 from . import gradients, kernelshap, lime, occlusion, reference
+from . import audiolime
 
 __all__ = ["gradients", "kernelshap", "lime", "occlusion", "reference"]

@@ -1,7 +1,8 @@
 """LIME family: ``lime`` (SLIME time-frequency on the scoring grid), ``slime-time``, ``slime-freq``.
 
-One core, :func:`lime_core`, serves all three: a batched neighbourhood (every perturbed input
-composed in one tensor expression and queried in one ``predict`` call), cosine distances of
+One core, :func:`lime_core`, serves all three (its fitting half, :func:`fit_surrogate`, also
+serves ``audiolime``): a batched neighbourhood (every perturbed input composed in one tensor
+expression and queried in one ``predict`` call), cosine distances of
 the binary masks to the all-ones row, the kernel ``sqrt(exp(-d^2 / w^2))`` and the surrogate
 fitted by the ``lime`` package's :class:`lime.lime_base.LimeBase` with a weighted
 ``Ridge(alpha, fit_intercept=True)`` on all features.
@@ -115,18 +116,52 @@ def lime_core(
     if not np.all(z[0] == 1):
         raise ValueError("the first row of a LIME neighbourhood must be all ones (the instance)")
     labels = model.predict(components.compose(x, z, baseline)).numpy().astype(np.float64)
-    distances = cosine_to_ones(z)
+    return fit_surrogate(z, labels, target, kernel_width, alpha, random_state)
+
+
+def fit_surrogate(
+    z: np.ndarray,
+    labels: np.ndarray,
+    target: int,
+    kernel_width: float = 0.25,
+    alpha: float = 1.0,
+    random_state: int = 0,
+) -> LimeFit:
+    """Fit LIME's weighted ridge surrogate to model outputs on a neighbourhood.
+
+    The part of :func:`lime_core` after the model queries, for explainers that compose their
+    neighbourhood themselves (audioLIME composes waveforms).
+
+    Parameters
+    ----------
+    z : np.ndarray, shape (n, d), {0, 1}
+        Neighbourhood; row 0 must be all ones (the instance itself).
+    labels : np.ndarray, shape (n, C)
+        Class probabilities of the model on each row's composition.
+    target : int
+        Column of ``labels`` to explain.
+    kernel_width, alpha, random_state
+        As in :func:`lime_core`.
+
+    Returns
+    -------
+    LimeFit
+    """
+    z = np.asarray(z, dtype=np.float32)
+    if not np.all(z[0] == 1):
+        raise ValueError("the first row of a LIME neighbourhood must be all ones (the instance)")
+    d = z.shape[1]
     base = LimeBase(lime_kernel(kernel_width), random_state=random_state)
     intercept, coefs, score, local_pred = base.explain_instance_with_data(
         z.astype(np.float64),
-        labels,
-        distances,
+        np.asarray(labels, dtype=np.float64),
+        cosine_to_ones(z),
         target,
-        components.d,
+        d,
         feature_selection="none",
         model_regressor=Ridge(alpha=alpha, fit_intercept=True),
     )
-    weights = np.zeros(components.d, dtype=np.float64)
+    weights = np.zeros(d, dtype=np.float64)
     for i, c in coefs:
         weights[int(i)] = float(c)
     return LimeFit(weights, float(intercept), float(score), float(np.ravel(local_pred)[0]))

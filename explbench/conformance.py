@@ -8,6 +8,10 @@ failure worded as what is wrong and how to fix it::
     print(format_report(check_explainer("lime")))
 
 or, in pytest, ``assert_conforms(MyExplainer())``.
+
+Explainers that declare ``needs_audio = True`` also receive ``audio=`` a synthetic
+:class:`~explbench.api.AudioContext` (:func:`toy_audio`: two seeded stems, 36934 samples at
+22.05 kHz, the singing-voice log-mel front-end as ``to_domain``), and explain its domain image.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from explbench.api import BudgetExceeded, Explainer, Explanation, ModelAccess
+from explbench.api import AudioContext, BudgetExceeded, Explainer, Explanation, ModelAccess
 from explbench.segmentation import Segmentation, grid
 
 #: shape of the toy explanation domain (bands, frames), as for singing-voice detection
 DOMAIN: tuple[int, int] = (80, 115)
 #: the small budget the budget check imposes
 SMALL_BUDGET = 64
+#: sample rate and length (samples) of the toy audio: one svd excerpt of 115 frames
+AUDIO_RATE, AUDIO_SAMPLES = 22050, 36934
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,30 @@ def toy_problem(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, Segmentation
     return x, delta, seg
 
 
+def toy_audio(seed: int = 0) -> AudioContext:
+    """A synthetic waveform for explainers that need audio, with its two stems.
+
+    ``"tone"``: a harmonic tone changing pitch every 0.42 s; ``"noise"``: decaying noise bursts;
+    both seeded, adding up to ``audio`` (36934 samples at 22.05 kHz).
+    ``to_domain`` is the singing-voice log-mel front-end, waveforms ``(B, 36934)`` to
+    ``(B, 80, 115)``, on which :func:`toy_classifier` works.
+    """
+    from explbench.tasks.svd.frontend import LogMel
+
+    rng = np.random.default_rng(20_000 + seed)
+    t = np.arange(AUDIO_SAMPLES) / AUDIO_RATE
+    f0 = rng.uniform(150.0, 600.0, size=5)[np.minimum((t / 0.42).astype(int), 4)]
+    phase = 2 * np.pi * np.cumsum(f0) / AUDIO_RATE
+    tone = 0.2 * (np.sin(phase) + 0.5 * np.sin(2 * phase) + 0.25 * np.sin(3 * phase))
+    onsets = np.sort(rng.uniform(0.0, t[-1], size=6))
+    env = sum(np.where(t >= o, np.exp(-(t - o) / 0.05), 0.0) for o in onsets)
+    noise = 0.15 * env * rng.standard_normal(AUDIO_SAMPLES)
+    stems = {"tone": tone.astype(np.float32), "noise": noise.astype(np.float32)}
+    frontend = LogMel().eval()
+    return AudioContext(audio=stems["tone"] + stems["noise"], stems=stems, sample_rate=AUDIO_RATE,
+                        to_domain=frontend)
+
+
 class _SpyAccess(ModelAccess):
     """ModelAccess that records whether ``differentiable()`` was asked for."""
 
@@ -120,9 +150,16 @@ class _Run:
 
 def _run(explainer: Explainer, seed: int, budget: int | None) -> _Run:
     x, delta, seg = toy_problem(seed)
+    kwargs: dict[str, Any] = {}
+    if getattr(explainer, "needs_audio", False):
+        audio = toy_audio(seed)
+        with torch.no_grad():
+            x = audio.to_domain(torch.from_numpy(audio.audio)[None])[0].clone()
+        kwargs["audio"] = audio
     x_before, delta_before = x.clone(), delta.clone()
     access = _SpyAccess(toy_classifier(), budget=budget, batch_size=256)
-    kwargs = {"delta": delta} if getattr(explainer, "oracle", False) else {}
+    if getattr(explainer, "oracle", False):
+        kwargs["delta"] = delta
     run = _Run(access=access)
     try:
         run.explanation = explainer.explain(
@@ -132,6 +169,8 @@ def _run(explainer: Explainer, seed: int, budget: int | None) -> _Run:
         run.error = exc
         run.trace = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     run.x_unchanged = torch.equal(x, x_before) and torch.equal(delta, delta_before)
+    if "audio" in kwargs:
+        run.x_unchanged = run.x_unchanged and np.array_equal(kwargs["audio"].audio, toy_audio(seed).audio)
     return run
 
 

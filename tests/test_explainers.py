@@ -12,6 +12,7 @@ from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
 from explbench.api import ModelAccess
+from explbench.conformance import toy_audio
 from explbench.registry import explainers
 from explbench.segmentation import grid, top_k
 from explbench.explainers.lime import cosine_to_ones, lime_core, sample_masks
@@ -228,6 +229,8 @@ def test_every_explainer_leaves_input_untouched_and_reports_seconds():
         before = x.clone()
         ex = explainers.get(name)()
         kw = {"delta": torch.ones(DOMAIN)} if ex.oracle else {}
+        if ex.needs_audio:  # audiolime: the conformance check's synthetic waveform
+            kw["audio"] = toy_audio()
         e = ex.explain(ModelAccess(segment_model(SEG, INDEX), batch_size=256), x, 1, SEG, 64,
                        np.random.default_rng(0), **kw)
         assert torch.equal(x, before), name

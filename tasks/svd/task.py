@@ -111,7 +111,8 @@ class SVDSynth(Task):
 
     def _regain(self, audio: np.ndarray, gain: torch.Tensor) -> np.ndarray:
         """Scale the STFT of ``audio`` by a per-(band, frame) ``gain`` ``(80, 115)``, keep the
-        phase, and invert by overlap-add (normalised by the window-square sum).
+        phase, and invert by overlap-add (normalised by the window-square sum; edge samples that
+        no window really covers keep their original values).
 
         Each STFT bin follows the mel band whose filter weighs it most (bins above the highest
         band follow band 79, below the lowest band 0).
@@ -129,7 +130,11 @@ class SVDSynth(Task):
         for j in range(frames.shape[1]):  # 115 frames: cheap, and clearer than fold()
             out[j * HOP : j * HOP + length] += frames[:, j].cpu()
             norm[j * HOP : j * HOP + length] += fe.window.cpu() ** 2
-        return (out / norm.clamp_min(1e-3)).numpy().astype(np.float32)
+        # The first and last samples are seen only through near-zero window values; there the
+        # domain says (almost) nothing, so the original samples are kept.
+        seen = norm > 0.1
+        out = torch.where(seen, out / norm.clamp_min(1e-3), wave[0].cpu())
+        return out.numpy().astype(np.float32)
 
     def sonify(self, audio: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Keep the time-frequency cells a log-mel mask ``(80, 115)`` keeps, as audio."""
