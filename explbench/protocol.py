@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,8 +195,7 @@ class Scorer:
         try:
             exp = self.explain(explainer, case, budget, rng)
         except Exception as exc:  # one failing explainer must not stop the suite
-            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            return {**base, "status": "failed", "error": tb}, None
+            return {**base, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}, None
         w = exp.weights
         flip = self.flips(case, top_k(w, self.segments.d))
         n_pos = int((w > 0).sum())

@@ -69,6 +69,9 @@ class AttackConfig:
     alpha: float
     max_iter: int = 1000
     batch_size: int = 16
+    #: probability of the target class an attack must reach before it stops (C&W's margin);
+    #: 0.5 stops at the first flip, which leaves cases on the decision boundary
+    confidence: float = 0.0
 
 
 def attack_stream(
@@ -135,7 +138,8 @@ def attack_stream(
         work += len(keys)
         with torch.no_grad():
             flipped = (decide(probs.detach()) == target).cpu()
-            finished = flipped | (iters >= config.max_iter)
+            confident = flipped & (p_t.detach().cpu() >= config.confidence)
+            finished = confident | (iters >= config.max_iter)
             step = ~finished
             delta = torch.where(
                 step.to(delta.device).view(-1, *[1] * (delta.ndim - 1)),

@@ -36,6 +36,11 @@ class _CarliniWagner:
         units; ``None`` takes the task's ``attack_defaults`` or the generator's defaults.
     max_iter : int, optional
         Maximum gradient steps per excerpt (default 1000).
+    confidence : float, optional
+        Target-class probability at which an excerpt's attack stops (default 0.9). Stopping at
+        the first flip (0.5) leaves every case on the decision boundary, where applying any
+        part of the perturbation flips nothing; a margin, as in Carlini–Wagner, gives causes
+        that can be localised.
     batch_size : int
         Excerpts attacked at once.
     cap_factor : int
@@ -48,8 +53,10 @@ class _CarliniWagner:
     description: ClassVar[str] = ""
 
     def __init__(self, eps: float | None = None, eta: float | None = None, alpha: float | None = None,
-                 max_iter: int | None = None, batch_size: int = 16, cap_factor: int = 3) -> None:
+                 max_iter: int | None = None, confidence: float | None = None, batch_size: int = 16,
+                 cap_factor: int = 3) -> None:
         self.eps, self.eta, self.alpha, self.max_iter = eps, eta, alpha, max_iter
+        self.confidence = confidence
         self.batch_size = batch_size
         self.cap_factor = cap_factor
 
@@ -70,15 +77,16 @@ class _CarliniWagner:
 
     def config(self, task: Task) -> AttackConfig:
         """Resolved attack configuration: constructor > task ``attack_defaults`` > defaults."""
-        merged: dict[str, Any] = {"max_iter": 1000, **self.defaults}
+        merged: dict[str, Any] = {"max_iter": 1000, "confidence": 0.9, **self.defaults}
         overrides = getattr(task, "attack_defaults", None) or {}
         for key in (self.space, self.name):
             merged.update(overrides.get(key, {}))
-        for key in ("eps", "eta", "alpha", "max_iter"):
+        for key in ("eps", "eta", "alpha", "max_iter", "confidence"):
             if getattr(self, key) is not None:
                 merged[key] = getattr(self, key)
         return AttackConfig(eps=float(merged["eps"]), eta=float(merged["eta"]),
                             alpha=float(merged["alpha"]), max_iter=int(merged["max_iter"]),
+                            confidence=float(merged["confidence"]),
                             batch_size=int(self.batch_size))
 
     def get_params(self) -> dict:
@@ -203,6 +211,7 @@ class _CarliniWagner:
             "generator": self.name,
             "attack_space": self.space,
             "config": {"eps": cfg.eps, "eta": cfg.eta, "alpha": cfg.alpha, "max_iter": cfg.max_iter,
+                       "confidence": cfg.confidence,
                        "batch_size": cfg.batch_size, "cap_factor": self.cap_factor},
             "split": split, "seed": int(seed), "n_requested": int(n),
             "n_cases": len(cases),
