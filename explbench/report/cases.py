@@ -164,11 +164,17 @@ def view(case: Case, rows: pd.DataFrame, explainers: list[str], segments: Segmen
         v.notes.append("this case holds no waveform, so there is nothing to listen to")
         return v
     v.audio.append(("original excerpt", wav_uri(case.audio, sample_rate)))
-    if case.audio_mod is not None:
+    if case.audio_mod is not None and case.true_segments is None:
         v.audio.append(("modified excerpt (what the explainers explained)", wav_uri(case.audio_mod, sample_rate)))
+    elif task is not None and hasattr(task, "resynthesize"):
+        try:
+            mod = task.resynthesize(case.audio, case.x_mod)  # type: ignore[attr-defined]
+            v.audio.append(("modified excerpt (resynthesized from its log-mel, original phase)",
+                            wav_uri(mod, sample_rate)))
+        except NotImplementedError:
+            v.notes.append(f"the modified input exists only in the {case.domain} domain, so it has no player")
     else:
-        v.notes.append(f"the modified input exists only in the {case.domain} domain (no waveform "
-                       f"was made for it), so it has no player")
+        v.notes.append(f"the modified input exists only in the {case.domain} domain, so it has no player")
     if task is None:
         v.notes.append("the task could not be loaded, so explanations are not rendered to sound")
         return v
