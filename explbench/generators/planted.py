@@ -38,7 +38,9 @@ class Planted:
     ks : tuple of int
         Numbers of segments to choose from (uniformly, per case).
     max_amplitude : float
-        Largest amplitude tried, log-mel units (``a = 8`` multiplies magnitudes by e^8 under "add").
+        Largest amplitude tried, log-mel units (default 20; under "add" the pattern's peak cell
+        is raised by up to 20 log units). On svd-synth, 8 flipped 16 % of the no-voice excerpts
+        tried and 20 flipped 31 % (12 requested, seed 0).
     min_amplitude : float
         First amplitude of the geometric ladder.
     steps : int
@@ -66,7 +68,7 @@ class Planted:
     name: ClassVar[str] = "planted"
     description: ClassVar[str] = "voice-like harmonic strokes drawn into 1-3 random segments until the label flips"
 
-    def __init__(self, ks: tuple[int, ...] = (1, 2, 3), max_amplitude: float = 8.0,
+    def __init__(self, ks: tuple[int, ...] = (1, 2, 3), max_amplitude: float = 20.0,
                  min_amplitude: float = 0.05, steps: int = 16, refine: int = 4,
                  pattern: str = "harmonic", mix: str = "add",
                  f0_range: tuple[float, float] = (120.0, 350.0), fmin: float = 27.5,
