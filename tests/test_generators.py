@@ -204,7 +204,8 @@ def test_localized(task, seg, spec_run, wave_run):
 def test_planted(task, seg, planted_run):
     cases, stats = planted_run
     assert_flips(task, cases)
-    assert stats["succeeded"] == len(cases) and 0 < stats["success_rate"] <= 1
+    # successes beyond n are trimmed in draw order, so `succeeded` may exceed the case count
+    assert stats["n_cases"] == len(cases) <= stats["succeeded"] and 0 < stats["success_rate"] <= 1
     for c in cases:
         assert (c.original, c.target) == (0, 1)
         assert 1 <= len(c.true_segments) <= 3
