@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -65,6 +66,19 @@ def _generator_order(generators: dict[str, dict]) -> list[str]:
     return order
 
 
+def generator_identity(gen: object, task: Task) -> dict:
+    """Everything that determines a generator's cases: its resolved configuration, defaults
+    included (and, where it has one, the configuration it resolves against the task), plus its
+    ``version``. Part of the case-cache key, so changing a default never reuses stale cases."""
+    ident = {"params": gen.get_params() if hasattr(gen, "get_params") else dict(vars(gen)),
+             "version": getattr(gen, "version", None)}
+    resolve = getattr(gen, "config", None)
+    if callable(resolve):
+        cfg = resolve(task)
+        ident["resolved"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    return ident
+
+
 def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progress: bool = True,
                 log=print) -> tuple[dict[str, list[Case]], dict[str, dict]]:
     """Cases of every generator in the suite, from the content-addressed cache when present."""
@@ -78,7 +92,8 @@ def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progres
         gen = registry.generators.get(name)(**params)
         seed = seed_for("generator", name, base=config.seed)
         key = cache_key(task=task.name, task_version=task.version, model=task.model_hash(),
-                        data=task.data_version(), generator=name, params=params, n=n, seed=seed,
+                        data=task.data_version(), generator=name, params=generator_identity(gen, task),
+                        n=n, seed=seed,
                         split=config.split, segmentation=segments.kind,
                         parents=[keys[p] for p in parents])
         keys[name] = key

@@ -106,3 +106,15 @@ def test_failing_explainer_is_recorded_and_the_run_goes_on(tmp_path):
     fail = m[(m.explainer == "sometimes-nan") & (m.metric == "failure-rate") & (m.direction == "all")]
     assert (fail.value == 1.0).all()
     assert "failed" in res.stdout
+
+
+def test_case_cache_key_follows_generator_defaults():
+    from explbench import registry
+    from explbench.runner import generator_identity
+
+    task = registry.tasks.get("svd-synth")()
+    cw = registry.generators.get("cw-spectrogram")
+    assert generator_identity(cw(), task) != generator_identity(cw(confidence=0.5), task)
+    assert generator_identity(cw(), task)["resolved"]["confidence"] == 0.9
+    planted = registry.generators.get("planted")
+    assert generator_identity(planted(), task) != generator_identity(planted(max_amplitude=8.0), task)
