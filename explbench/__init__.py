@@ -1,6 +1,14 @@
 """explbench: a benchmark and evaluation harness for audio explainers."""
 
-from explbench.api import BudgetExceeded, Excerpt, Explainer, Explanation, ModelAccess, Task
+from explbench.api import (
+    AudioContext,
+    BudgetExceeded,
+    Excerpt,
+    Explainer,
+    Explanation,
+    ModelAccess,
+    Task,
+)
 from explbench.registry import (
     register_explainer,
     register_generator,
@@ -11,6 +19,7 @@ from explbench.registry import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioContext",
     "BudgetExceeded",
     "Excerpt",
     "Explainer",

@@ -22,6 +22,9 @@ def _describe(kind: str, entry: registry.Entry) -> str:
         if cost:
             flags.append(f"queries: {cost}")
         extra = f"  [{', '.join(flags)}]"
+    elif kind == "metrics":
+        arrow = {"higher": "higher is better", "lower": "lower is better"}.get(getattr(obj, "direction", ""), "")
+        extra = f"  [{', '.join(x for x in (arrow, getattr(obj, 'category', '')) if x)}]"
     return f"  {entry.name:<24} {entry.description}{extra}"
 
 
