@@ -52,3 +52,12 @@ def test_tutorial_explainer_appears_in_a_run(plugin):
     rows = m[(m.explainer == "leave-one-out") & (m.metric == "flip-rate")]
     assert len(rows) > 0 and rows["value"].between(0, 1).all()
     assert "leave-one-out" in res.stdout
+
+
+def test_readme_example_passes_the_conformance_check(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"## Registering an explainer\n\n```python\n(.*?)```", readme, re.S)
+    assert code, "the README lost its registration example"
+    (tmp_path / "my_explainer.py").write_text(code.group(1))
+    res = explbench("check-explainer", "my-occlusion", "--plugin", "my_explainer.py", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
