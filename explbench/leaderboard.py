@@ -556,12 +556,17 @@ def to_html(table: pd.DataFrame, runs: list[Run]) -> str:
 
 def write(runs: list[Run], out_dir: str | Path = "leaderboards",
           reference: Run | None = None) -> tuple[Path, Path]:
-    """Write ``<out_dir>/<task>.md`` and ``<task>.csv``; returns both paths."""
+    """Write ``<out_dir>/<task>.md`` and ``<task>.csv`` (runs of the ``default`` suite), or
+    ``<task>-<suite>.md`` / ``.csv`` for any other suite, so that a smoke run never overwrites
+    the leaderboard of the default suite; returns both paths."""
     table = build(runs, reference)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    task = re.sub(r"[^A-Za-z0-9._-]+", "_", runs[0].task)
-    md, csv = out / f"{task}.md", out / f"{task}.csv"
+    ref = reference or runs[0]
+    suite = str(ref.suite.get("name", "default"))
+    stem = runs[0].task if suite == "default" else f"{runs[0].task}-{suite}"
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
+    md, csv = out / f"{stem}.md", out / f"{stem}.csv"
     md.write_text(to_md(table, runs))
     build_numeric(runs, reference).to_csv(csv, index=False, float_format="%.6g", lineterminator="\n")
     return md, csv

@@ -84,12 +84,21 @@ def test_cli_writes_md_and_csv(runs, tmp_path, capsys, monkeypatch):
     md = capsys.readouterr().out
     assert md.startswith("# Leaderboard: svd-synth") and "Rank by FR(3)" in md
     assert "| 1 | lime |" in md and "| oracle | oracle-norm |" in md
-    assert (out / "svd-synth.md").read_text().strip() == md.strip()
-    csv = pd.read_csv(out / "svd-synth.csv")
+    # the fixture's suite is called "fixture": its board must not overwrite the default suite's
+    assert (out / "svd-synth-fixture.md").read_text().strip() == md.strip()
+    assert not (out / "svd-synth.md").exists()
+    csv = pd.read_csv(out / "svd-synth-fixture.csv")
     assert {"rank", "explainer", "metric", "value", "ci_low", "ci_high", "n"} <= set(csv.columns)
     assert cli_results.main(["leaderboard", "--runs", str(runs["a"]), "--out-dir", str(out),
                              "--format", "html"]) == 0
     assert "<table" in capsys.readouterr().out
+
+
+def test_default_suite_writes_the_task_board(runs, tmp_path):
+    run = lb.load_run(runs["a"])
+    run.suite["name"] = "default"
+    md, csv = lb.write([run], tmp_path)
+    assert (md.name, csv.name) == ("svd-synth.md", "svd-synth.csv")
 
 
 def test_cli_refuses_named_run_of_other_configuration(runs, tmp_path, capsys):
