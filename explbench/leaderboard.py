@@ -45,6 +45,20 @@ class NotARun(FileNotFoundError):
     """A folder that is not a (finished) run folder."""
 
 
+def _finished_at(provenance: dict, folder: Path) -> float:
+    """When the run finished (UNIX seconds): ``provenance["finished_at"]`` when recorded, else the
+    modification time of its metrics.csv (meaningless for runs copied or checked out by git)."""
+    stamp = provenance.get("finished_at")
+    if stamp:
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(stamp).timestamp()
+        except ValueError:
+            pass
+    return (folder / "metrics.csv").stat().st_mtime
+
+
 @dataclass
 class Run:
     """A finished run folder, loaded.
@@ -134,7 +148,7 @@ def load_run(folder: str | Path) -> Run:
                 per.setdefault(str(r["explainer"]), []).append(float(r[name]))
     return Run(folder=folder, run_id=str(config.get("run_id", folder.name)),
                suite=config.get("suite", {}), provenance=prov, cases=cases, metrics=metrics,
-               timing=timing, finished=(folder / "metrics.csv").stat().st_mtime, oracles=oracles,
+               timing=timing, finished=_finished_at(prov, folder), oracles=oracles,
                seconds={k: np.asarray(v) for k, v in costs["seconds"].items()},
                queries={k: np.asarray(v) for k, v in costs["queries"].items()})
 

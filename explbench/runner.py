@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from datetime import datetime, timezone
 import json
 import sys
 from dataclasses import dataclass
@@ -196,5 +197,8 @@ def finish(store: RunStore, config: SuiteConfig, rid: str) -> RunResult:
                   if not ok.empty else pd.DataFrame())
     store.write_csv("metrics.csv", metrics)
     store.write_csv("timing.csv", timing)
+    prov = store.read_json("provenance.json")
+    prov["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    store.write_json("provenance.json", prov)
     n_failed = int((records["status"] == "failed").sum()) if not records.empty else 0
     return RunResult(store.folder, metrics, timing, n_failed)

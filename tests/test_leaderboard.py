@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import time
 
@@ -118,3 +120,15 @@ def test_cli_errors(runs, tmp_path, capsys):
     assert "--resume" in capsys.readouterr().err
     assert cli_results.main(["leaderboard", "--runs", str(runs["a"]), "--task", "nope"]) == 2
     assert "no finished runs of task 'nope'" in capsys.readouterr().err
+
+
+def test_newest_run_is_told_by_recorded_finish_time_not_file_dates(runs, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(runs["a"], folder)
+    prov = json.loads((folder / "provenance.json").read_text())
+    prov["finished_at"] = "2020-01-02T03:04:05+00:00"
+    (folder / "provenance.json").write_text(json.dumps(prov))
+    os.utime(folder / "metrics.csv", (2e9, 2e9))  # a checkout gives files arbitrary dates
+    assert lb.load_run(folder).finished == pytest.approx(1577934245.0)
