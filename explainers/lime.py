@@ -7,12 +7,7 @@ the binary masks to the all-ones row, the kernel ``sqrt(exp(-d^2 / w^2))`` and t
 fitted by the ``lime`` package's :class:`lime.lime_base.LimeBase` with a weighted
 ``Ridge(alpha, fit_intercept=True)`` on all features.
 
-All-zero rows. The cosine distance to an all-zero mask is 0/0. scikit-learn's
-``pairwise_distances(..., metric="cosine")`` (what lime uses) normalises rows with zero norm to
-zero, so their similarity is 0 and their distance 1 -- the largest distance a non-negative
-binary mask can have, giving kernel weight ``exp(-1 / (2 w^2))`` (3.4e-4 at w = 0.25). We use
-the same value but set it explicitly for zero rows (so it cannot become NaN, as with
-``scipy.spatial.distance.cosine``, whatever the backend), and clip round-off below 0.
+The neighbourhood, its distances and kernel come from :mod:`explbench.neighbourhood`.
 """
 
 from __future__ import annotations
@@ -23,50 +18,13 @@ import numpy as np
 import torch
 from lime.lime_base import LimeBase
 from sklearn.linear_model import Ridge
-from sklearn.metrics import pairwise_distances
 
 from explbench.api import Explainer, Explanation, ModelAccess
+from explbench.neighbourhood import cosine_to_ones, lime_kernel, sample_masks
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation, freq_segments, time_segments
 
 from ._common import as_input, content_baseline, sized, spread
-
-
-def sample_masks(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
-    """LIME's neighbourhood: Bernoulli(0.5) masks with the all-ones row first.
-
-    Returns
-    -------
-    np.ndarray, shape (n, d), float32 in {0, 1}
-    """
-    z = rng.binomial(1, 0.5, size=(n, d)).astype(np.float32)
-    z[0] = 1.0
-    return z
-
-
-def cosine_to_ones(z: np.ndarray) -> np.ndarray:
-    """Cosine distance of every row of ``z`` to its first (all-ones) row.
-
-    Parameters
-    ----------
-    z : np.ndarray, shape (n, d)
-
-    Returns
-    -------
-    np.ndarray, shape (n,), float64 in [0, 1]; all-zero rows get 1 (see the module notes).
-    """
-    dist = pairwise_distances(z, z[:1], metric="cosine").ravel().astype(np.float64)
-    dist[~z.any(axis=1)] = 1.0
-    return np.clip(dist, 0.0, None)
-
-
-def lime_kernel(width: float):
-    """LIME's exponential kernel ``d -> sqrt(exp(-d^2 / width^2))``."""
-
-    def kernel(d: np.ndarray) -> np.ndarray:
-        return np.sqrt(np.exp(-(np.asarray(d) ** 2) / width**2))
-
-    return kernel
 
 
 @dataclass

@@ -116,6 +116,23 @@ class AudioContext:
 # --------------------------------------------------------------------------- model access
 
 
+def forward_batched(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor | np.ndarray,
+                    batch_size: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """``module`` applied to ``x`` ``(N, ...)`` in batches under ``torch.inference_mode``.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, ...), float32 on the CPU (empty when N = 0)
+    """
+    x = torch.as_tensor(x, dtype=torch.float32)
+    out = []
+    with torch.inference_mode():
+        for i in range(0, x.shape[0], batch_size):
+            out.append(module(x[i : i + batch_size].to(device)).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+
 class ModelAccess:
     """Counted, batched access to a task's classifier on the explanation domain.
 
@@ -165,14 +182,8 @@ class ModelAccess:
         -------
         torch.Tensor, shape (N, C), on the CPU
         """
-        x = torch.as_tensor(batch, dtype=torch.float32)
-        self._charge(x.shape[0])
-        out = []
-        with torch.inference_mode():
-            for i in range(0, x.shape[0], self.batch_size):
-                chunk = x[i : i + self.batch_size].to(self.device)
-                out.append(self._classify(chunk).float().cpu())
-        return torch.cat(out) if out else torch.empty(0)
+        self._charge(len(batch))
+        return forward_batched(self._classify, batch, self.batch_size, self.device)
 
     def differentiable(self) -> torch.nn.Module:
         """The classifier as a differentiable torch module, for white-box explainers.

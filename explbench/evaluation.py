@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from explbench.api import Task
+from explbench.api import Task, forward_batched
 
 
 def predict_excerpts(task: Task, audio: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Class probabilities ``(N, C)`` for waveforms ``(N, task.excerpt_samples)``."""
     clf = task.classifier()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(audio), batch_size):
-            x = task.to_domain(torch.from_numpy(np.ascontiguousarray(audio[i : i + batch_size])))
-            out.append(clf(x).float().cpu())
-    return torch.cat(out).numpy()
+    return forward_batched(lambda wave: clf(task.to_domain(wave)), audio, batch_size).numpy()
 
 
 def classification_scores(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

@@ -17,8 +17,18 @@ import numpy as np
 import torch
 
 from explbench import baselines
-from explbench.api import AudioContext, BudgetExceeded, Explainer, Explanation, ModelAccess, Task
+from explbench.api import (
+    AudioContext,
+    BudgetExceeded,
+    Explainer,
+    Explanation,
+    ModelAccess,
+    Task,
+    forward_batched,
+)
 from explbench.cases import Case
+from explbench.metrics.fidelity import agnostic_fidelity
+from explbench.neighbourhood import kernel_weights
 from explbench.segmentation import Segmentation, selection_matrix, top_k
 
 
@@ -42,17 +52,6 @@ class CaseContext:
     neighbourhood: np.ndarray | None = None
     neighbourhood_y: np.ndarray | None = None
     neighbourhood_w: np.ndarray | None = None
-
-
-def lime_kernel(z: np.ndarray, width: float = 0.25) -> np.ndarray:
-    """``sqrt(exp(-d^2 / width^2))`` of the cosine distance of each row of ``z`` to all-ones.
-
-    A row of all zeros has distance 1 (it shares nothing with the original).
-    """
-    norms = np.linalg.norm(z, axis=1)
-    cos = np.divide(z.sum(axis=1), norms * math.sqrt(z.shape[1]), out=np.zeros(len(z)), where=norms > 0)
-    dist = 1.0 - cos
-    return np.sqrt(np.exp(-(dist**2) / width**2))
 
 
 class Scorer:
@@ -90,11 +89,8 @@ class Scorer:
         return self.task.decide(self.probabilities(inputs)).numpy()
 
     def probabilities(self, inputs: torch.Tensor) -> torch.Tensor:
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(inputs), self.batch_size):
-                out.append(self.classify(inputs[i : i + self.batch_size].to(self.device)).float().cpu())
-        return torch.cat(out)
+        """Class probabilities ``(N, C)`` for inputs ``(N, *domain_shape)`` (not counted)."""
+        return forward_batched(self.classify, inputs, self.batch_size, self.device)
 
     def flips(self, case: Case, order: np.ndarray) -> np.ndarray:
         """Whether ``x + M(first k of order) * delta`` is decided as the target, for k = 1..d."""
@@ -115,7 +111,7 @@ class Scorer:
             inputs = self.segments.compose(x_mod, z, self.content(x_mod, rng))
             ctx.neighbourhood = z
             ctx.neighbourhood_y = self.probabilities(inputs)[:, case.target].double().numpy()
-            ctx.neighbourhood_w = lime_kernel(z)
+            ctx.neighbourhood_w = kernel_weights(z)
         return ctx
 
     def audio_context(self, case: Case) -> AudioContext:
@@ -183,8 +179,6 @@ class Scorer:
 
         Failures of the explainer are recorded with status "failed" and the error, never raised.
         """
-        from explbench.metrics.fidelity import agnostic_fidelity
-
         base = {
             "case_id": case.case_id, "generator": case.generator,
             "direction": case.direction(classes), "explainer": explainer_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 from datetime import datetime, timezone
 import json
 import sys
@@ -30,26 +31,27 @@ def run_id(config: SuiteConfig) -> str:
     return f"{config.name}-{hashlib.sha256(blob).hexdigest()[:8]}"
 
 
+def _parameters(cls: object) -> set[str]:
+    """Names of a plug-in constructor's parameters (empty when they cannot be inspected)."""
+    try:
+        return set(inspect.signature(cls).parameters)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return set()
+
+
 def make_task(config: SuiteConfig, device: str = "cpu") -> Task:
     cls = registry.tasks.get(config.task)
     params = dict(config.task_params)
-    try:
-        return cls(device=device, **params)
-    except TypeError:
-        return cls(**params)
+    if "device" in _parameters(cls):  # a task that cannot choose its device runs where it is
+        params.setdefault("device", device)
+    return cls(**params)
 
 
 def make_explainer(config: SuiteConfig, name: str) -> Explainer:
     cls = registry.explainers.get(name)
     params = dict(config.explainer_params.get(name, {}))
-    import inspect
-
-    try:
-        accepted = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        accepted = {}
-    if "content" in accepted and "content" not in params:
-        params["content"] = config.content
+    if "content" in _parameters(cls):
+        params.setdefault("content", config.content)
     return cls(**params)
 
 

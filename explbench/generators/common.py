@@ -9,7 +9,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from explbench.api import Excerpt, Task
+from explbench.api import Excerpt, Task, forward_batched
 
 
 @dataclass
@@ -56,12 +56,10 @@ def target_class(probabilities: torch.Tensor, decisions: torch.Tensor) -> torch.
 
 def decide(task: Task, clf: torch.nn.Module, x: torch.Tensor, batch_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """Probabilities ``(N, C)`` and decisions ``(N,)`` for domain inputs ``(N, *domain_shape)``."""
-    probs = []
-    with torch.inference_mode():
-        for i in range(0, x.shape[0], batch_size):
-            probs.append(clf(x[i : i + batch_size]).float())
-    p = torch.cat(probs) if probs else torch.empty(0, max(len(task.classes), 2))
-    return p.clone(), task.decide(p).long().clone()
+    p = forward_batched(clf, x, batch_size, x.device)
+    if p.numel() == 0:
+        p = torch.empty(0, max(len(task.classes), 2))
+    return p, task.decide(p).long()
 
 
 def decided_excerpts(

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from explbench.api import forward_batched
 from explbench.tasks.svd.data import CENTRE, RenderedSong, load_song, song_seeds
 from explbench.tasks.svd.frontend import EXCERPT_FRAMES, LogMel
 from explbench.tasks.svd.model import Probabilities, SchlueterCNN
@@ -78,9 +79,7 @@ class BatchSampler:
 
 def evaluate_logits(net: torch.nn.Module, x: torch.Tensor, batch: int = 16) -> np.ndarray:
     """Voice probabilities ``(N,)`` for log-mel excerpts ``(N, 80, 115)``."""
-    probs = Probabilities(net).eval()
-    with torch.inference_mode():
-        return torch.cat([probs(x[i : i + batch])[:, 1] for i in range(0, len(x), batch)]).numpy()
+    return forward_batched(Probabilities(net).eval(), x, batch)[:, 1].numpy()
 
 
 def train(config: TrainConfig, out: Path, progress: bool = True) -> dict:
