@@ -12,6 +12,10 @@ from explbench import registry
 KINDS = ("tasks", "explainers", "generators", "metrics")
 
 
+#: modules whose ``add_parsers(subparsers)`` adds further subcommands
+SUBCOMMAND_MODULES = ("explbench.cli_results", "explbench.cli_sanity", "explbench.cli_tasks")
+
+
 def _describe(kind: str, entry: registry.Entry) -> str:
     obj = entry.obj
     extra = ""
@@ -179,9 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_run)
 
-    from explbench.cli_results import add_parsers
+    from importlib import import_module
 
-    add_parsers(sub)
+    for module in SUBCOMMAND_MODULES:  # each adds its own subcommands
+        import_module(module).add_parsers(sub)
 
     s = sub.add_parser("demo", help="the smoke suite on the embedded default task")
     s.add_argument("--out", default=None)
