@@ -12,59 +12,72 @@ import warnings
 from pathlib import Path
 
 from explbench import leaderboard as lb
+from explbench.compat import IncompatibleRuns, config_differences
+from explbench.runs import NotARun, Run, collect, load_run
 
 
-def _select_task(runs: list[lb.Run], task: str | None) -> list[lb.Run]:
+def _one_task(runs: list[Run], task: str | None) -> None:
     tasks = sorted({r.task for r in runs})
     if task is None and len(tasks) > 1:
         raise ValueError(f"the runs are of several tasks ({', '.join(tasks)}); choose one with --task")
-    return runs
 
 
-def _partition(runs: list[lb.Run], reference: lb.Run, explicit: set[Path]) -> list[lb.Run]:
+def _partition(runs: list[Run], reference: Run, explicit: set[Path]) -> list[Run]:
     """Keep runs of the reference configuration; refuse the others (an error for runs named
     directly with --runs, a message on stderr for runs found under a root folder)."""
     kept = []
     for r in runs:
-        diff = lb.config_differences(reference, r)
+        diff = config_differences(reference, r)
         if not diff:
             kept.append(r)
             continue
         msg = (f"run {r.run_id} ({r.folder}) has a different protocol configuration than "
                f"{reference.run_id}: " + "; ".join(diff))
         if r.folder.resolve() in explicit:
-            raise lb.IncompatibleRuns(msg + "; runs of different configurations are never merged "
-                                      "(choose the reference with --config-of RUN)")
+            raise IncompatibleRuns(msg + "; runs of different configurations are never merged "
+                                   "(choose the reference with --config-of RUN)")
         print(f"refused: {msg}", file=sys.stderr)
     return kept
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    chosen = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in chosen if f not in lb.FORMATS]
+    if bad or not chosen:
+        raise ValueError(f"--format {text!r}: choose from {', '.join(lb.FORMATS)}, comma-separated "
+                         f"(e.g. --format md,csv)")
+    return chosen
+
+
+def _load_plugins(paths: list[str]) -> None:
+    from explbench.plugins import load_plugin
+
+    for p in paths:
+        load_plugin(p)
+
+
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """Build, write and print the leaderboard of one task."""
+    """Build the leaderboard of one task, write the asked formats into --out-dir, print the first."""
+    formats = _formats(args.format)
     if not args.runs and not Path("runs").is_dir():
-        raise lb.NotARun("there is no runs/ folder here; run a suite first ('explbench run') or "
-                         "pass the run folders with --runs DIR ...")
+        raise NotARun("there is no runs/ folder here; run a suite first ('explbench run') or "
+                      "pass the run folders with --runs DIR ...")
     paths = [Path(p) for p in (args.runs or ["runs"])]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runs = lb.collect(paths, task=args.task)
+        runs = collect(paths, task=args.task)
     for w in caught:
         print(str(w.message), file=sys.stderr)
-    runs = _select_task(runs, args.task)
-    reference = lb.load_run(args.config_of) if args.config_of else runs[0]
+    _one_task(runs, args.task)
+    reference = load_run(args.config_of) if args.config_of else runs[0]
     explicit = {p.resolve() for p in paths if (p / "config.json").exists()}
     runs = _partition(runs, reference, explicit)
     if not runs:
-        raise lb.NotARun(f"no run has the configuration of {reference.run_id}")
-    table = lb.build(runs)
-    md, csv = lb.write(runs, args.out_dir)
-    if args.format == "md":
-        print(lb.to_md(table, runs))
-    elif args.format == "csv":
-        print(csv.read_text(), end="")
-    else:
-        print(lb.to_html(table, runs), end="")
-    print(f"wrote {md} and {csv} ({len(runs)} run(s))", file=sys.stderr)
+        raise NotARun(f"no run has the configuration of {reference.run_id}")
+    board = lb.make_board(runs, reference)
+    written = lb.write(board, args.out_dir, formats)
+    print(lb.render(board, formats[0]), end="")
+    print(f"wrote {', '.join(map(str, written))} ({len(runs)} run(s))", file=sys.stderr)
     return 0
 
 
@@ -84,6 +97,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write a run's self-contained HTML report."""
     from explbench.report import write_report
 
+    _load_plugins(args.plugin)
     path = write_report(args.run, args.out)
     size = path.stat().st_size / 1e6
     print(f"wrote {path} ({size:.1f} MB); open it in a browser (it loads nothing from the network)")
@@ -92,12 +106,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``leaderboard``, ``compare`` and ``report`` to the ``explbench`` subcommands."""
-    s = subparsers.add_parser("leaderboard", help="leaderboard of finished runs with 95 %% intervals")
+    s = subparsers.add_parser("leaderboard", help="leaderboard of finished runs, ranked by paired tests")
     s.add_argument("--task", default=None, help="task whose runs to use (needed when runs of several tasks exist)")
     s.add_argument("--runs", nargs="+", default=None, metavar="DIR",
                    help="run folders, or folders containing runs (default: runs/)")
-    s.add_argument("--format", default="md", choices=("md", "csv", "html"), help="what to print")
-    s.add_argument("--out-dir", default="leaderboards", help="where <task>.md and <task>.csv go")
+    s.add_argument("--format", default="md,csv", metavar="md,csv,html",
+                   help="what to write into --out-dir, comma-separated (default md,csv: the board "
+                        "files); the first is also printed")
+    s.add_argument("--out-dir", default="leaderboards",
+                   help="where <task>.md / .csv / -pairs.csv / .html go (default leaderboards/)")
     s.add_argument("--config-of", default=None, metavar="RUN",
                    help="use the protocol configuration of this run (default: the oldest run)")
     s.set_defaults(func=cmd_leaderboard)
@@ -111,6 +128,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     s = subparsers.add_parser("report", help="self-contained HTML report of a run (plots, audio)")
     s.add_argument("run", metavar="RUN")
     s.add_argument("--out", default=None, help="output file (default RUN/report.html)")
+    s.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
+                   help="import a file that registers the run's task or explainers (runs its code)")
     s.set_defaults(func=cmd_report)
 
 
@@ -121,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+    except (FileNotFoundError, ValueError, KeyError, ImportError) as exc:
         print(f"explbench: error: {exc}", file=sys.stderr)
         return 2
 

@@ -10,6 +10,7 @@ cause and each explanation rendered back to sound with ``task.sonify``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import matplotlib
 
@@ -22,13 +23,15 @@ from matplotlib.lines import Line2D  # noqa: E402
 
 from explbench.cases import Case, load_cases  # noqa: E402
 from explbench.metrics.base import has_truth  # noqa: E402
+from explbench.ranking import HEADLINE_K  # noqa: E402
 from explbench.report.encode import label, png_uri, wav_uri  # noqa: E402
 from explbench.segmentation import Segmentation, top_k  # noqa: E402
 from explbench.store import cache_dir  # noqa: E402
 
 EXPLAINER_COLOUR = "cyan"
 TRUTH_COLOUR = "lime"
-ADVERSARIAL_K = 3
+#: how many segments an adversarial case view outlines: the headline k
+ADVERSARIAL_K = HEADLINE_K
 
 
 @dataclass
@@ -79,20 +82,39 @@ def select(records: pd.DataFrame, n_localised: int = 4, n_adversarial: int = 2) 
     return picks
 
 
-def load_run_cases(cases_json: dict, generators: set[str]) -> tuple[dict[str, Case], list[str]]:
-    """Cases of ``generators`` from the content-addressed cache, with notes on what is missing."""
+def load_run_cases(cases_json: dict, generators: set[str],
+                   run_folder: Path | None = None) -> tuple[dict[str, Case], list[str]]:
+    """Cases of ``generators``: from the run folder first (``cases.json``'s ``file``, by default
+    ``cases/<key>.npz``), then from the content-addressed cache; notes say what could not be
+    found or read.
+
+    Parameters
+    ----------
+    cases_json : dict
+        The run's cases.json (generator → ``cache_key``, ...).
+    generators : set of str
+    run_folder : Path, optional
+        The run folder.
+    """
     out: dict[str, Case] = {}
     notes = []
     for g in sorted(generators):
         key = (cases_json.get(g) or {}).get("cache_key")
-        path = cache_dir() / "cases" / f"{key}.npz"
-        if key is None or not path.exists():
-            notes.append(f"the cases of {g} are not in the case cache ({path}); resuming the run "
-                         f"('explbench run --resume RUN') regenerates them")
+        if key is None:
+            notes.append(f"the run does not record which cases {g} made (no cache key in cases.json)")
+            continue
+        stored = (cases_json.get(g) or {}).get("file") or f"cases/{key}.npz"
+        places = ([run_folder / stored] if run_folder is not None else []) + \
+            [cache_dir() / "cases" / f"{key}.npz"]
+        path = next((p for p in places if p.exists()), None)
+        if path is None:
+            notes.append(f"the cases of {g} are neither in the run folder ({places[0]}) nor in the "
+                         f"case cache ({places[-1]}), so they have no per-case view; resuming the "
+                         f"run ('explbench run --resume RUN') regenerates them")
             continue
         try:
             cases, _ = load_cases(path)
-        except Exception as exc:  # a damaged cache file must not stop the report
+        except Exception as exc:  # a damaged file must not stop the report
             notes.append(f"the cases of {g} could not be read from {path}: {exc}")
             continue
         out.update({c.case_id: c for c in cases})
@@ -190,19 +212,35 @@ def view(case: Case, rows: pd.DataFrame, explainers: list[str], segments: Segmen
     return v
 
 
-def views(records: pd.DataFrame, cases_json: dict, explainers: list[str], segments: Segmentation,
-          task: object | None, sample_rate: int, n_localised: int = 4,
-          n_adversarial: int = 2) -> tuple[list[CaseView], list[str]]:
-    """Views of a handful of cases (see :func:`select`) and notes on anything left out."""
+def views(records: pd.DataFrame, cases_json: dict, explainers: list[str], segmentation: str,
+          task: object | None, sample_rate: int, n_localised: int = 4, n_adversarial: int = 2,
+          run_folder: Path | None = None) -> tuple[list[CaseView], list[str]]:
+    """Views of a handful of cases (see :func:`select`) and notes on anything left out.
+
+    The segmentation is rebuilt from its spec and the shape of the stored cases, so the views
+    need no task; the task (when it loads) only renders explanations back to sound.
+    """
+    from explbench.segmentation import from_spec
+
     ids = select(records, n_localised, n_adversarial)
     gens = set(records.loc[records["case_id"].isin(ids), "generator"])
-    cases, notes = load_run_cases(cases_json, gens)
+    cases, notes = load_run_cases(cases_json, gens, run_folder)
     out = []
+    segments: dict[tuple[int, ...], Segmentation] = {}
     for cid in ids:
         if cid not in cases:
             continue
+        case = cases[cid]
+        shape = tuple(int(s) for s in np.shape(case.x_mod))
+        if shape not in segments:
+            try:
+                segments[shape] = from_spec(segmentation, shape)
+            except ValueError as exc:
+                notes.append(f"case {cid}: the segmentation {segmentation!r} cannot be rebuilt for "
+                             f"its shape {shape}: {exc}")
+                continue
         rows = records[(records["case_id"] == cid) & (records["status"] == "ok")]
-        out.append(view(cases[cid], rows, explainers, segments, task, sample_rate))
+        out.append(view(case, rows, explainers, segments[shape], task, sample_rate))
     return out, notes
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import html
 import json
 
+import pandas as pd
+
+from explbench.leaderboard import HEATMAP_CSS
 from explbench.report.cases import CaseView
 
 CSS = """
@@ -21,8 +24,8 @@ table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;paddin
 .meta td:first-child{font-weight:600;white-space:nowrap}.note{color:#8a5a00;font-size:13px}
 .case{border:1px solid #ddd;border-radius:6px;padding:10px;margin:14px 0}
 .players{display:flex;flex-wrap:wrap;gap:12px}.player{font-size:12px}.player audio{display:block;width:280px}
-img{max-width:100%}.scroll{overflow-x:auto}code{font-size:12px}
-"""
+img{max-width:100%}.scroll{overflow-x:auto}code{font-size:12px}dt{font-weight:600;margin-top:6px}
+""" + HEATMAP_CSS
 
 
 def esc(value: object) -> str:
@@ -35,10 +38,33 @@ def meta_table(items: list[tuple[str, object]]) -> str:
     return f'<table class="meta">{rows}</table>'
 
 
+def data_table(table: pd.DataFrame, cls: str = "data") -> str:
+    """Any DataFrame as an HTML table, every header and cell escaped."""
+    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>"
+                   for r in table.itertuples(index=False))
+    return f'<table class="{esc(cls)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def section(title: str, body_html: str, intro: str | None = None) -> str:
+    """A titled section; ``body_html`` is already safe HTML, ``intro`` plain text."""
+    lead = f"<p>{esc(intro)}</p>" if intro else ""
+    return f"<h2>{esc(title)}</h2>{lead}{body_html}"
+
+
+def note(text: str) -> str:
+    return f'<p class="note">{esc(text)}</p>'
+
+
+def definitions(items: list[tuple[str, str]]) -> str:
+    """A definition list from plain-text (term, definition) pairs."""
+    return "<dl>" + "".join(f"<dt>{esc(t)}</dt><dd>{esc(d)}</dd>" for t, d in items) + "</dl>"
+
+
 def figure(title: str, uri: str | None, caption: str, missing: str) -> str:
     """A section with one inline PNG, or a note when the figure could not be drawn."""
     body = (f'<img src="{uri}" alt="{esc(title)}"><p>{esc(caption)}</p>' if uri
-            else f'<p class="note">{esc(missing)}</p>')
+            else note(missing))
     return f"<h2>{esc(title)}</h2>{body}"
 
 
@@ -46,13 +72,13 @@ def case_block(v: CaseView) -> str:
     players = "".join(
         f'<div class="player">{esc(cap)}<audio controls preload="metadata" src="{uri}"></audio></div>'
         for cap, uri in v.audio)
-    notes = "".join(f'<p class="note">{esc(n)}</p>' for n in v.notes)
+    notes = "".join(note(n) for n in v.notes)
     return (f'<div class="case"><h3>{esc(v.title)}</h3><img src="{v.image}" alt="{esc(v.case_id)}">'
             f'<div class="players">{players}</div>{notes}</div>')
 
 
-def page(*, title: str, header: list[tuple[str, object]], provenance: dict, table_html: str,
-         rule: str, figures: list[str], cases: list[CaseView], notes: list[str]) -> str:
+def page(*, title: str, header: list[tuple[str, object]], provenance: dict, sections: list[str],
+         cases: list[CaseView], notes: list[str]) -> str:
     """The whole HTML document.
 
     Parameters
@@ -60,30 +86,25 @@ def page(*, title: str, header: list[tuple[str, object]], provenance: dict, tabl
     title : str
         Plain text (escaped here).
     header : list of (key, value)
-        Run facts shown at the top.
+        Run facts shown at the top (plain text).
     provenance : dict
         Shown as compact JSON (escaped).
-    table_html : str
-        The leaderboard table, already escaped (see :func:`explbench.leaderboard.to_html_table`).
-    rule : str
-        How ranks work (plain text).
-    figures : list of str
-        Sections made by :func:`figure`.
+    sections : list of str
+        Safe HTML sections (made with :func:`section`, :func:`figure`, ...), in order.
     cases : list of CaseView
     notes : list of str
-        Plain-text notes about anything left out.
+        Plain-text notes about anything left out (shown with the per-case views).
     """
-    note_html = "".join(f'<p class="note">{esc(n)}</p>' for n in notes)
+    note_html = "".join(note(n) for n in notes)
     case_html = "".join(case_block(v) for v in cases) or \
-        '<p class="note">No per-case views: no cases could be loaded.</p>'
+        note("No per-case views: no cases could be loaded (see the notes above).")
     prov = esc(json.dumps(provenance, indent=1, sort_keys=True, default=str))
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
         f"<h1>{esc(title)}</h1>{meta_table(header)}"
         f"<details><summary>full provenance</summary><pre>{prov}</pre></details>"
-        f"<h2>Leaderboard of this run</h2><p>{esc(rule)}</p><div class=\"scroll\">{table_html}</div>"
-        + "".join(figures)
+        + "".join(sections)
         + "<h2>Per-case views</h2><p>The explained (modified) log-mel input, with each explainer's "
         "top-k segments outlined and the true cause overlaid. Listen to the original, the modified "
         "excerpt, the true cause and each explanation: the original with only the chosen segments "

@@ -1,0 +1,154 @@
+"""Ranks from paired tests: McNemar counts and p-values known by construction, Holm, oracles,
+clusters, failures and unpaired comparisons."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from explbench import ranking
+from explbench.runs import records_frame
+from explbench.stats import wilson_interval
+
+N = 16
+
+
+def _records(flipping: dict[str, set[int]], n: int = N, *, clusters: list[str] | None = None,
+             oracle: tuple[str, ...] = (), failed: dict[str, set[int]] | None = None,
+             generator: str = "cw-spectrogram") -> pd.DataFrame:
+    """One record per (case, explainer); explainer e flips (at k = 3) exactly on cases flipping[e]."""
+    failed = failed or {}
+    rows = []
+    for e, flips in flipping.items():
+        for i in range(n):
+            bad = i in failed.get(e, set())
+            rec = {"case_id": f"{generator}/{i:04d}", "generator": generator,
+                   "direction": "a-to-b" if i % 2 else "b-to-a", "explainer": e,
+                   "oracle": e in oracle, "status": "failed" if bad else "ok"}
+            if not bad:  # a flip at k = 3 and every larger k; never before
+                rec["flip_at_k"] = [False, False] + [i in flips] * 18
+            if clusters is not None:
+                rec["cluster"] = clusters[i]
+            rows.append(rec)
+    return records_frame(rows)
+
+
+def _ranking(records: pd.DataFrame, generator: str = "cw-spectrogram") -> ranking.Ranking:
+    return ranking.rank(ranking.outcomes(records, generator, run_id="r", case_key="key"), generator)
+
+
+# A flips on 12 of 16 cases, B on 4 (a subset of A's), random on 2; the oracle on all 16.
+FLIPS = {"A": set(range(12)), "B": set(range(4)), "random": {0, 12},
+         "oracle-norm": set(range(16))}
+
+
+@pytest.fixture(scope="module")
+def board():
+    return _ranking(_records(FLIPS, oracle=("oracle-norm",)))
+
+
+def test_mcnemar_and_holm_are_exact(board):
+    ab, ar, br = board.test("A", "B"), board.test("A", "random"), board.test("B", "random")
+    # A vs B: 8 discordant cases, all for A -> exact two-sided binomial p = 2 / 2^8
+    assert (ab.rate_a, ab.rate_b, ab.diff) == (0.75, 0.25, 0.5)
+    assert ab.test == "McNemar" and ab.paired and ab.n == 16 and ab.n_clusters == 16
+    assert ab.p == pytest.approx(2 / 2**8, abs=1e-15)
+    # A vs random: 11 for A, 1 for random -> 2 * (1 + 12) / 2^12
+    assert ar.p == pytest.approx(26 / 4096, abs=1e-15)
+    # B vs random: 3 for B, 1 for random -> 2 * (1 + 4) / 2^4
+    assert br.p == pytest.approx(10 / 16, abs=1e-15)
+    # Holm over the three pairs: 3 * 26/4096, then max(that, 2 * 2/256), then 0.625
+    assert ar.p_holm == pytest.approx(3 * 26 / 4096, abs=1e-15)
+    assert ab.p_holm == pytest.approx(3 * 26 / 4096, abs=1e-15)
+    assert br.p_holm == pytest.approx(0.625, abs=1e-15)
+
+
+def test_rank_is_one_plus_the_significantly_better(board):
+    assert board.rank("A") == 1 and board.label("A") == "1"
+    assert board.rank("B") == 2 and board.rank("random") == 2
+    assert board.label("B") == "=2" and board.label("random") == "=2"
+    assert board.better_than("A") == ["B", "random"]
+    assert board.better_than("B") == [] and board.worse_than("B") == ["A"]
+    assert board.beats_random("A") == "yes" and board.beats_random("B") == "no"
+    assert board.beats_random("random") == "–"
+
+
+def test_oracle_is_shown_never_ranked_never_counted(board):
+    assert board.label("oracle-norm") == "oracle" and board.rank("oracle-norm") is None
+    assert "oracle-norm" not in board.ranked
+    assert all("oracle-norm" not in (t.a, t.b) for t in board.tests)
+    assert len(board.tests) == 3  # the Holm family holds the three real pairs only
+    eff, p = board.matrix()
+    assert list(eff.index) == ["A", "B", "random"]
+    assert eff.loc["A", "B"] == 0.5 and eff.loc["B", "A"] == -0.5
+    assert p.loc["A", "B"] == p.loc["B", "A"] == pytest.approx(3 * 26 / 4096)
+
+
+def test_paired_test_separates_where_marginal_intervals_overlap():
+    n = 40
+    r = _records({"A": set(range(20)), "B": set(range(12))}, n=n)
+    lo_a, hi_a = wilson_interval(20, n)
+    lo_b, hi_b = wilson_interval(12, n)
+    assert lo_a < hi_b  # the 95 % intervals overlap: the old rule gave both rank 1
+    res = _ranking(r)
+    t = res.test("A", "B")
+    assert t.p == pytest.approx(2 / 2**8, abs=1e-15)  # 8 discordant, all for A
+    assert res.rank("A") == 1 and res.rank("B") == 2
+
+
+def test_failed_explanations_count_as_no_flip():
+    r = _records({"A": set(range(12)), "B": set(range(12))}, failed={"B": set(range(6))})
+    o = ranking.outcomes(r, "cw-spectrogram")
+    assert o["B"].n == 16 and o["B"].flips.sum() == 6
+    t = ranking.rank(o, "cw-spectrogram").test("A", "B")
+    assert (t.rate_a, t.rate_b) == (0.75, 0.375)
+    assert t.p == pytest.approx(2 / 2**6, abs=1e-15)  # six discordant, all for A
+
+
+def test_cluster_falls_back_to_case_id_and_repeated_clusters_use_the_cluster_bootstrap():
+    r = _records({"A": set(range(12)), "B": set(range(4))})
+    assert list(r["cluster"][:2]) == ["cw-spectrogram/0000", "cw-spectrogram/0001"]
+    songs = [f"song{i // 2}" for i in range(24)]  # 12 songs, two cases each
+    rc = _records({"A": set(range(18)), "B": set(range(4))}, n=24, clusters=songs)
+    t = _ranking(rc).test("A", "B")
+    assert t.test == "paired cluster bootstrap" and t.n == 24 and t.n_clusters == 12
+    assert t.diff == pytest.approx(14 / 24)
+    assert 0 <= t.p < 0.05 and t.ci_low > 0
+
+
+def test_unpaired_runs_use_fisher_and_are_flagged():
+    a = ranking.outcomes(_records({"A": set(range(12))}), "cw-spectrogram", run_id="r1", case_key="k1")
+    b = ranking.outcomes(_records({"B": set(range(4))}), "cw-spectrogram", run_id="r2", case_key="k2")
+    res = ranking.rank({**a, **b}, "cw-spectrogram")
+    t = res.test("A", "B")
+    assert not t.paired and t.test == "unpaired, Fisher exact"
+    assert t.p == pytest.approx(0.012113710780017297, rel=1e-12)  # [[12, 4], [4, 12]]
+    assert res.unpaired_pairs() == [("A", "B")]
+    # the same cache key means the same cases: paired although the runs differ
+    c = ranking.outcomes(_records({"B": set(range(4))}), "cw-spectrogram", run_id="r2", case_key="k1")
+    assert ranking.rank({**a, **c}, "cw-spectrogram").test("A", "B").paired
+
+
+def test_no_discordance_gives_no_difference():
+    res = _ranking(_records({"A": set(range(8)), "B": set(range(8))}))
+    t = res.test("A", "B")
+    assert t.p == 1.0 and t.diff == 0 and res.rank("A") == res.rank("B") == 1
+    assert res.label("A") == "=1"
+
+
+def test_flip_at_reads_the_kth_entry():
+    assert ranking.flip_at([False, False, True], 3) is True
+    assert ranking.flip_at([True, True], 3) is False
+    assert ranking.flip_at(None, 3) is False
+    assert ranking.HEADLINE_K == 3
+
+
+def test_too_few_clusters_give_no_test_and_no_rank_difference():
+    songs = [f"song{i // 4}" for i in range(N)]  # 4 songs of 4 excerpts: below MIN_CLUSTERS
+    res = _ranking(_records({"A": set(range(16)), "B": set()}, clusters=songs))
+    t = res.test("A", "B")
+    assert t.test == "paired cluster bootstrap" and t.n_clusters == 4 and t.diff == 1.0
+    assert math.isnan(t.p) and math.isnan(t.p_holm)
+    assert res.rank("A") == res.rank("B") == 1  # not tested: no significant difference
