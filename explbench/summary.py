@@ -6,19 +6,33 @@ import math
 
 import pandas as pd
 
-#: (column title, metric, k, which generators) of the headline table
-ADVERSARIAL = "adversarial"
-LOCALISED = "localised"
+from explbench.metrics.base import HEADLINE_K
+
+#: shown where a value exists but its sample is too small for an honest interval
+TOO_SMALL = "n too small"
 
 
-def fmt(value: float, lo: float | None = None, hi: float | None = None, digits: int = 2) -> str:
-    """``0.52 [0.31, 0.70]``; "–" for missing values."""
+def fmt(value: float, lo: float | None = None, hi: float | None = None, digits: int = 2,
+        interval: bool = False) -> str:
+    """``0.52 [0.31, 0.70]``; "–" for a missing value.
+
+    With ``interval=True`` a value whose interval is NaN reads ``0.52 (n too small)``: the
+    aggregator gives no interval where the sample cannot support an honest one.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     s = f"{value:.{digits}f}"
     if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
         s += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+    elif interval:
+        s += f" ({TOO_SMALL})"
     return s
+
+
+def _show(r: pd.Series | None, ci: bool) -> str:
+    if r is None:
+        return "–"
+    return fmt(r.value, r.ci_low, r.ci_high, interval=True) if ci else fmt(r.value)
 
 
 def _pick(m: pd.DataFrame, generator: str, metric: str, k: int | None) -> pd.Series | None:
@@ -28,8 +42,9 @@ def _pick(m: pd.DataFrame, generator: str, metric: str, k: int | None) -> pd.Ser
 
 
 def headline(metrics: pd.DataFrame, timing: pd.DataFrame | None = None, ci: bool = True) -> pd.DataFrame:
-    """One row per explainer: FR(3) and positive-weight flips per attack generator, recovery@1/3/5
-    and fidelity-vs-correctness AUC on localised cases, queries and seconds per explanation.
+    """One row per explainer: FR(k) at the headline k and positive-weight flips per attack
+    generator, recovery at every k the cases have (claimed and necessary cause) and
+    fidelity-vs-correctness AUC on localised cases, failure rate, queries and seconds.
 
     Parameters
     ----------
@@ -43,25 +58,30 @@ def headline(metrics: pd.DataFrame, timing: pd.DataFrame | None = None, ci: bool
     has_cause = set(m.loc[m["metric"] == "recovery", "generator"])
     adversarial = sorted(set(m.loc[m["metric"] == "flip-rate", "generator"]) - has_cause)
     localised = sorted(has_cause)
+    ks = {g: sorted(int(k) for k in m.loc[(m["metric"] == "recovery") & (m["generator"] == g), "k"]
+                    .dropna().unique()) for g in localised}
     rows = []
     for expl in sorted(m["explainer"].unique()):
         e = m[m["explainer"] == expl]
         row: dict[str, str] = {"explainer": expl}
         for g in adversarial:
-            for title, metric, k in ((f"FR(3) {g}", "flip-rate", 3),
-                                     (f"pos-flip {g}", "positive-flip-rate", None)):
-                r = _pick(e, g, metric, k)
-                row[title] = fmt(r.value, r.ci_low if ci else None, r.ci_high if ci else None) if r is not None else "–"
+            row[f"FR({HEADLINE_K}) {g}"] = _show(_pick(e, g, "flip-rate", HEADLINE_K), ci)
+            r = _pick(e, g, "positive-flip-rate", None)
+            row[f"pos-flip {g}"] = _show(r, ci) if r is not None else "n/a"
             r = _pick(e, g, "positive-flip-rate-norm", None)
             row[f"pos-flip {g}"] += f" (norm {fmt(r.value)})" if r is not None else ""
         for g in localised:
-            for k in (1, 3, 5):
-                r = _pick(e, g, "recovery", k)
+            for k in ks[g]:
+                row[f"rec@{k} {g}"] = _show(_pick(e, g, "recovery", k), ci)
+                r = _pick(e, g, "recovery-necessary", k)
                 if r is not None:
-                    row[f"rec@{k} {g}"] = fmt(r.value, r.ci_low if ci else None, r.ci_high if ci else None)
-            r = _pick(e, g, "fidelity-auc", 1)
-            if r is not None:
-                row[f"fid-AUC {g}"] = fmt(r.value, r.ci_low if ci else None, r.ci_high if ci else None)
+                    row[f"rec-nec@{k} {g}"] = _show(r, ci)
+            for metric, title in (("fidelity-auc", "fid-AUC"), ("agnostic-fidelity-auc", "agn-fid-AUC")):
+                r = _pick(e, g, metric, 1)
+                if r is not None:
+                    row[f"{title} {g}"] = _show(r, ci)
+        f = e[(e["metric"] == "failure-rate") & (e["direction"] == "all")]
+        row["failed"] = fmt(float((f["value"] * f["n"]).sum() / f["n"].sum())) if not f.empty and f["n"].sum() else "–"
         q = e[(e["metric"] == "queries") & (e["direction"] == "all")]
         row["queries"] = fmt(float(q["value"].mean()), digits=0) if not q.empty else "–"
         if timing is not None and not timing.empty:

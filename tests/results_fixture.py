@@ -107,7 +107,8 @@ def make_cases(seed: int) -> tuple[dict[str, list[Case]], dict[str, np.ndarray]]
             audio_mod = (audio + 0.005 * rng.standard_normal(N_SAMPLES)).astype(np.float32) \
                 if g == "cw-waveform" else None
             c = Case(f"{g}/{i:04d}", g, x, x + delta, original, 1 - original,
-                     g.split("-")[1], None, audio, audio_mod, info={"iterations": 100})
+                     g.split("-")[1], None, audio, audio_mod,
+                     info={"iterations": 100, "cluster": f"song-{g}-{i}"})
             cases[g].append(c)
             relevance[c.case_id] = r
     parents = [c for g in ADVERSARIAL for c in cases[g]]
@@ -121,7 +122,7 @@ def make_cases(seed: int) -> tuple[dict[str, list[Case]], dict[str, np.ndarray]]
             m = masks[list(truth)].sum(axis=0)
             c = Case(f"localized/{p.case_id}/k{k}", "localized", p.x, p.x + m * p.delta,
                      p.original, p.target, p.domain, truth, p.audio, None,
-                     info={"parent": p.case_id, "k": k})
+                     info={"parent": p.case_id, "k": k, "cluster": p.info["cluster"]})
             cases["localized"].append(c)
             r = np.full(D, 1e-3)
             r[list(truth)] = r_p[list(truth)] + 0.5
@@ -150,7 +151,9 @@ def make_records(cases: dict[str, list[Case]], relevance: dict[str, np.ndarray],
                 records.append({
                     "case_id": c.case_id, "generator": g,
                     "direction": c.direction(CLASSES), "explainer": name, "oracle": oracle,
-                    "status": "ok", "error": None, "d": D,
+                    "status": "ok", "error": None, "d": D, "cluster": c.info["cluster"],
+                    "signed": True, "flip_absmean_at_k": flip_norm,
+                    "necessary_segments": None if c.true_segments is None else list(c.true_segments),
                     "true_segments": None if c.true_segments is None else list(c.true_segments),
                     "weights": [float(v) for v in w], "score": score,
                     "agnostic_score": float(np.clip(rng.normal(0.5, 0.1), 0, 1)),

@@ -33,6 +33,9 @@ def record(case_id: str, explainer: str = "lime", **kw) -> dict:
         "seconds": 0.5,
         "flip_at_k": [False] * D,
         "flip_norm_at_k": [False] * D,
+        "flip_absmean_at_k": [False] * D,
+        "necessary_segments": None,
+        "signed": True,
         "n_positive": 0,
         "flip_positive": False,
         "flip_norm_positive": False,
@@ -85,7 +88,9 @@ def test_all_metrics_registered_with_attributes():
         "flip-rate", "flip-rate-norm", "positive-flip-rate", "positive-flip-rate-norm",
         "positive-count", "recovery", "recovery-dist", "fidelity-auc", "fidelity-pointbiserial",
         "fidelity-median-correct", "fidelity-median-wrong", "correct-rate", "queries", "seconds",
-        "failure-rate",
+        "failure-rate", "flip-rate-absmean", "recovery-necessary", "minimal-cause-rate",
+        "agnostic-fidelity-auc", "agnostic-fidelity-pointbiserial",
+        "agnostic-fidelity-median-correct", "agnostic-fidelity-median-wrong",
     }
     assert expected <= set(info.name)
     assert set(info.direction) <= {"higher", "lower", "none"}
@@ -154,7 +159,7 @@ def test_positive_metrics():
         assert row.n.iloc[0] == 50
 
 
-def test_flip_rate_ignores_failed_and_localized_rows_but_failure_rate_counts_them():
+def test_failed_explanations_count_as_no_flip_and_localized_rows_are_ignored():
     recs = flip_records(30, seed=3)
     failed = [
         record(f"bad-{i}", status="failed", error="boom", flip_at_k=[True] * D) for i in range(10)
@@ -163,8 +168,10 @@ def test_flip_rate_ignores_failed_and_localized_rows_but_failure_rate_counts_the
     both = pd.DataFrame([*recs.to_dict("records"), *failed, *loc])
     table = aggregate(both, seed=1, n_boot=100, metrics=["flip-rate", "failure-rate"])
     fr = values(table, "flip-rate")
-    assert (fr.n == 30).all()
-    assert fr.loc[D, "value"] == pytest.approx(np.array(recs.flip_at_k.tolist())[:, -1].mean())
+    assert (fr.n == 40).all()  # 30 explained + 10 failed, which never flip
+    flips = np.array(recs.flip_at_k.tolist())
+    assert fr.loc[D, "value"] == pytest.approx(flips[:, -1].sum() / 40)
+    np.testing.assert_allclose(fr.value.to_numpy(float), flips.sum(axis=0) / 40)
     fail = values(table, "failure-rate")
     assert fail.value.iloc[0] == pytest.approx(10 / 41)
     assert fail.n.iloc[0] == 41
@@ -212,13 +219,26 @@ def test_random_explainer_recovers_k_over_d():
     assert dist1.value.iloc[0] == pytest.approx(1 - 1 / D, abs=0.03)
 
 
-def test_recovery_ties_go_to_lower_index():
+def test_recovery_scores_ties_by_their_expectation_not_by_index():
     rows = [
-        record("t0", true_segments=[0, 1], weights=[0.0] * D),  # all tied → picks 0, 1
-        record("t1", true_segments=[5, 6], weights=[0.0] * D),  # picks 0, 1 → 0 hits
+        record("t0", true_segments=[0, 1], weights=[0.0] * D),  # index order would give 2 hits
+        record("t1", true_segments=[5, 6], weights=[0.0] * D),  # index order would give 0 hits
     ]
-    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=50, metrics=["recovery"])
-    assert values(table, "recovery").loc[2, "value"] == pytest.approx(0.5)
+    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=50,
+                      metrics=["recovery", "recovery-dist", "correct-rate"])
+    # a fully tied explainer is a random one: expected share k/d for each case
+    assert values(table, "recovery").loc[2, "value"] == pytest.approx(2 / D)
+    dist = table[(table.k == 2) & (table.direction == "all")].set_index("metric")["value"]
+    assert dist["recovery-dist-2"] == pytest.approx(1 / 190)  # C(20, 2) equally likely pairs
+    assert dist["recovery-dist-0"] == pytest.approx(153 / 190)  # C(18, 2) / C(20, 2)
+    # partial tie: segment 3 is certain, one of 4 tied segments takes the second place
+    w = [0.0] * D
+    w[3] = 2.0
+    for i in (7, 8, 9, 10):
+        w[i] = 1.0
+    table = aggregate(pd.DataFrame([record("t2", true_segments=[3, 8], weights=w)]), seed=0,
+                      n_boot=50, metrics=["recovery"])
+    assert values(table, "recovery").loc[2, "value"] == pytest.approx((1 + 1 / 4) / 2)
 
 
 def test_records_read_back_from_files_give_the_same_table():
@@ -268,7 +288,8 @@ def test_fidelity_auc_is_one_when_correct_scores_are_higher():
     t = table[table.direction == "all"].set_index("metric")
     assert (t.k == 1).all()
     assert t.loc["fidelity-auc", "value"] == 1.0
-    assert t.loc["fidelity-auc", "ci_low"] == 1.0
+    # every resample gives AUC 1: no honest interval, so none (never a zero-width one)
+    assert math.isnan(t.loc["fidelity-auc", "ci_low"])
     assert t.loc["correct-rate", "value"] == pytest.approx(40 / 60)
     assert t.loc["fidelity-pointbiserial", "value"] > 0.9
     assert 0.8 <= t.loc["fidelity-median-correct", "value"] <= 0.9
@@ -276,23 +297,128 @@ def test_fidelity_auc_is_one_when_correct_scores_are_higher():
     assert t.loc["fidelity-median-wrong", "n"] == 20
 
 
-def test_fidelity_falls_back_to_agnostic_score():
-    # no own score: the agnostic column (separating) is used
+def test_own_and_agnostic_fidelity_never_mix():
+    names = ["fidelity-auc", "agnostic-fidelity-auc"]
+    # no own score: no own-fidelity rows at all; the agnostic column (separating) has its own
     rows = fidelity_rows("saliency", 30, own_score=False, separate=True)
-    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=100, metrics=["fidelity-auc"])
-    assert values(table, "fidelity-auc", explainer="saliency").value.iloc[0] == 1.0
-    # own score on every row wins over the (constant, useless) agnostic column
+    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=100, metrics=names)
+    assert values(table, "fidelity-auc", explainer="saliency").empty
+    assert values(table, "agnostic-fidelity-auc", explainer="saliency").value.iloc[0] == 1.0
+    # own score separates; the agnostic column (constant -1) says nothing, and stays separate
     rows = fidelity_rows("lime", 30, own_score=True, separate=True)
-    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=100, metrics=["fidelity-auc"])
+    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=100, metrics=names)
     assert values(table, "fidelity-auc").value.iloc[0] == 1.0
+    assert values(table, "agnostic-fidelity-auc").value.iloc[0] == 0.5
+    # a group where only some rows have an own score reads only those rows
+    mixed = fidelity_rows("lime", 30, own_score=True, separate=True)
+    for r in mixed[:12]:
+        r["score"] = None
+    table = aggregate(pd.DataFrame(mixed), seed=0, n_boot=100, metrics=names)
+    assert values(table, "fidelity-auc").n.iloc[0] == 18
+    assert values(table, "agnostic-fidelity-auc").n.iloc[0] == 30
 
 
-def test_fidelity_auc_nan_with_one_class():
+def test_association_needs_a_minimum_count_per_class():
     rows = localized_records("perfect", lambda t, rng: weights_ranking(t), 10, seed=0)
+    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=100,
+                      metrics=["agnostic-fidelity-auc", "agnostic-fidelity-pointbiserial"])
+    assert table[table.explainer == "perfect"].empty  # every explanation correct: one class
+    # 4 wrong of 30: still below the minimum of 5 per class, so nothing is reported
+    rows = fidelity_rows("lime", 12, own_score=True, separate=True)  # 8 correct, 4 wrong
     table = aggregate(pd.DataFrame(rows), seed=0, n_boot=100, metrics=["fidelity-auc"])
-    row = values(table, "fidelity-auc", explainer="perfect")
-    assert math.isnan(row.value.iloc[0]) and math.isnan(row.ci_low.iloc[0])
-    assert row.n.iloc[0] == 10
+    assert table.empty
+    rows = fidelity_rows("lime", 15, own_score=True, separate=True)  # 10 correct, 5 wrong
+    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=100, metrics=["fidelity-auc"])
+    assert values(table, "fidelity-auc").n.iloc[0] == 15
+
+
+def test_positive_flip_is_not_applicable_to_unsigned_explainers():
+    recs = flip_records(20, seed=2)
+    recs["flip_positive"] = True  # all-positive weights select every segment: trivially 1
+    recs["signed"] = False
+    table = aggregate(recs, seed=1, n_boot=50,
+                      metrics=["positive-flip-rate", "positive-flip-rate-norm", "positive-count"])
+    assert table.empty
+    recs["signed"] = True
+    table = aggregate(recs, seed=1, n_boot=50, metrics=["positive-flip-rate"])
+    assert values(table, "positive-flip-rate").value.iloc[0] == 1.0
+
+
+def test_recovery_against_the_necessary_set():
+    """A model that needs only segment 4 of a claimed cause {4, 9, 15}: an explainer that ranks
+    4 first and the rest anywhere is fully right about the necessary set."""
+    rows = []
+    for i in range(12):
+        w = np.linspace(0, -1, D)
+        w[4] = 5.0
+        rows.append(record(f"loc-{i}", generator="localized", true_segments=[4, 9, 15],
+                           necessary_segments=[4], weights=w.tolist()))
+    rows.append(record("loc-full", generator="localized", true_segments=[1, 2, 3],
+                       necessary_segments=[1, 2, 3], weights=weights_ranking([1, 2, 3])))
+    rows.append(record("loc-none", generator="localized", true_segments=[5, 6, 7],
+                       necessary_segments=[], weights=weights_ranking([5, 6, 7])))
+    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=50,
+                      metrics=["recovery", "recovery-necessary", "minimal-cause-rate"])
+    claimed = values(table, "recovery").loc[3]
+    assert claimed.value == pytest.approx((12 * 1 / 3 + 2) / 14)  # top-3 is {4, 0, 1}: 1 of 3
+    nec = values(table, "recovery-necessary").loc[3]
+    assert nec.value == 1.0 and nec.n == 13  # the case with no single necessary segment is left out
+    minimal = values(table, "minimal-cause-rate").loc[3]
+    assert minimal.value == pytest.approx(1 / 14) and minimal.n == 14
+
+
+def test_intervals_hold_their_level_and_are_never_zero_width():
+    from explbench.stats import MIN_CLUSTERS
+
+    recs = flip_records(16, seed=0)
+    recs["flip_at_k"] = [[False] * D for _ in range(16)]  # FR(k) = 0/16 everywhere
+    recs["cluster"] = [f"song-{i}" for i in range(16)]
+    table = aggregate(recs, seed=0, n_boot=200, metrics=["flip-rate", "queries"])
+    fr = values(table, "flip-rate").loc[3]
+    assert fr.value == 0.0 and fr.ci_low == 0.0
+    assert fr.ci_high == pytest.approx(0.194, abs=0.002)  # Wilson 0/16
+    assert fr.n == 16 and fr.n_clusters == 16
+    # constant queries: no honest bootstrap interval, so none rather than [v, v]
+    q = values(table, "queries").iloc[0]
+    assert q.value == 100 and math.isnan(q.ci_low) and math.isnan(q.ci_high)
+    # a mean from fewer clusters than the bootstrap needs reports no interval
+    few = flip_records(MIN_CLUSTERS - 1, seed=1)
+    few["queries"] = np.arange(len(few)) * 10
+    few["cluster"] = [f"s{i}" for i in range(len(few))]
+    q = values(aggregate(few, seed=0, n_boot=200, metrics=["queries"]), "queries").iloc[0]
+    assert np.isfinite(q.value) and math.isnan(q.ci_low)
+    many = flip_records(40, seed=1)
+    many["queries"] = np.arange(40) * 10
+    many["cluster"] = [f"s{i}" for i in range(40)]
+    q = values(aggregate(many, seed=0, n_boot=200, metrics=["queries"]), "queries").iloc[0]
+    assert q.ci_low < q.value < q.ci_high
+
+
+def test_clustered_cases_widen_the_interval_and_count_clusters():
+    recs = flip_records(32, seed=5)
+    flips = [[bool(i // 8 % 2)] * D for i in range(32)]  # whole songs flip or not
+    recs["flip_at_k"] = flips
+    recs["cluster"] = [f"song-{i // 8}" for i in range(32)]
+    clustered = values(aggregate(recs, seed=0, n_boot=100, metrics=["flip-rate"]), "flip-rate").loc[3]
+    recs["cluster"] = [f"song-{i}" for i in range(32)]
+    independent = values(aggregate(recs, seed=0, n_boot=100, metrics=["flip-rate"]), "flip-rate").loc[3]
+    assert clustered.n == independent.n == 32
+    assert clustered.n_clusters == 4 and independent.n_clusters == 32
+    assert clustered.value == independent.value == 0.5
+    assert (clustered.ci_high - clustered.ci_low) > 1.5 * (independent.ci_high - independent.ci_low)
+
+
+def test_more_than_two_classes_group_by_target():
+    rows = []
+    classes = ("a", "b", "c")
+    for i in range(30):
+        o, t = i % 3, (i + 1 + i // 3 % 2) % 3
+        rows.append(record(f"c{i:02d}", direction=f"{classes[o]}-to-{classes[t]}",
+                           flip_at_k=[True] * D))
+    table = aggregate(pd.DataFrame(rows), seed=0, n_boot=20, metrics=["flip-rate"])
+    assert set(table.direction) == {"to-a", "to-b", "to-c", "all"}
+    fr = table[(table.metric == "flip-rate") & (table.k == 1)].set_index("direction")
+    assert fr.loc["all", "n"] == 30 and fr.drop(index="all").n.sum() == 30
 
 
 # --------------------------------------------------------------------------- aggregate
@@ -319,7 +445,8 @@ def test_aggregate_schema_and_pooled_rows():
     fr3 = table[(table.metric == "flip-rate") & (table.k == 3)].set_index("direction")
     assert fr3.loc["all", "n"] == fr3.loc["no-voice-to-voice", "n"] + fr3.loc[
         "voice-to-no-voice", "n"]
-    assert fr3.loc["all", "n"] == 24
+    assert fr3.loc["all", "n"] == 25  # 24 explained + 1 failed (counts as no flip)
+    assert table.n_clusters.dtype == np.int64 and (table.n_clusters <= table.n).all()
     assert table.k[table.metric == "queries"].isna().all()
     keys = table[["generator", "direction", "explainer", "metric"]].astype(str)
     assert keys.apply(tuple, axis=1).is_monotonic_increasing
@@ -353,7 +480,7 @@ def test_aggregate_errors():
         aggregate(recs, seed=0, metrics=["flip-rat"])
     with pytest.warns(UserWarning, match="agnostic_score"):
         skipped = aggregate(recs.drop(columns="agnostic_score"), seed=0, n_boot=10,
-                            metrics=["fidelity-auc", "correct-rate"])
+                            metrics=["agnostic-fidelity-auc", "correct-rate"])
     assert set(skipped.metric) == {"correct-rate"}
     with pytest.raises(ValueError, match="case_id"):
         aggregate(recs.drop(columns="case_id"), seed=0)
@@ -369,8 +496,10 @@ def test_run_where_every_explanation_failed_still_reports_failure_rate():
             for i in range(5)]
     with pytest.warns(UserWarning):
         table = aggregate(pd.DataFrame(rows), seed=0, n_boot=10)
-    assert set(table.metric) == {"failure-rate"}
-    assert (table.value == 1.0).all()
+    assert set(table.metric) == {"failure-rate", "flip-rate", "flip-rate-norm", "positive-flip-rate"}
+    assert (table[table.metric == "failure-rate"].value == 1.0).all()
+    assert (table[table.metric == "flip-rate"].value == 0.0).all()  # failures never flip
+    assert (table[table.metric == "flip-rate"].n == 5).all()
 
 
 # --------------------------------------------------------------------------- agnostic fidelity

@@ -2,17 +2,22 @@
 
 Built-in metrics (registry name → reported ``metric`` values):
 
-- veracity: ``flip-rate``, ``flip-rate-norm`` (k = 1..d), ``positive-flip-rate``,
+- veracity: ``flip-rate``, and the references ``flip-rate-norm`` (by energy) and
+  ``flip-rate-absmean`` (by mean |delta|) (k = 1..d), ``positive-flip-rate``,
   ``positive-flip-rate-norm``, ``positive-count``;
-- localisation: ``recovery`` (k = |S*|), ``recovery-dist`` (reported as ``recovery-dist-{j}``);
+- localisation: ``recovery`` and ``recovery-necessary`` (k = |S*|), ``recovery-dist``
+  (reported as ``recovery-dist-{j}``), ``minimal-cause-rate``;
 - fidelity (k = 1): ``fidelity-auc``, ``fidelity-pointbiserial``, ``fidelity-median-correct``,
-  ``fidelity-median-wrong``, ``correct-rate``;
+  ``fidelity-median-wrong`` (the explainer's own score), the same four prefixed
+  ``agnostic-`` (the harness's agnostic fidelity), ``correct-rate``;
 - cost: ``queries``, ``seconds``; robustness: ``failure-rate``.
+
+Metrics return per-case :class:`Scores`; :func:`aggregate` chooses every interval.
 """
 
 from explbench.metrics import cost, fidelity, localisation, veracity  # noqa: F401  (registers)
 from explbench.metrics.aggregate import COLUMNS, aggregate
-from explbench.metrics.base import Metric, MetricValue, metric_info
+from explbench.metrics.base import HEADLINE_K, Metric, MetricValue, Scores, metric_info
 from explbench.metrics.fidelity import agnostic_fidelity
 
-__all__ = ["COLUMNS", "Metric", "MetricValue", "aggregate", "agnostic_fidelity", "metric_info"]
+__all__ = ["COLUMNS", "HEADLINE_K", "Metric", "MetricValue", "Scores", "aggregate", "agnostic_fidelity", "metric_info"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.metrics.base import Metric, MetricValue, ok_rows, summarise
+from explbench.metrics.base import MEAN, PROPORTION, Metric, Scores, clusters_of, failed, numeric
 from explbench.registry import register_metric
 
 
@@ -16,14 +16,11 @@ class _PerExplanation(Metric):
     category = "cost"
     column: str = ""
 
-    def compute(
-        self, records: pd.DataFrame, rng: np.random.Generator, n_boot: int
-    ) -> list[MetricValue]:
-        rows = ok_rows(records)
+    def scores(self, records: pd.DataFrame) -> list[Scores]:
+        rows = records[~failed(records)]
         if rows.empty:
             return []
-        values = pd.to_numeric(rows[self.column], errors="coerce").to_numpy(dtype=np.float64)
-        return [summarise(self.name, None, values[np.isfinite(values)], rng, n_boot)]
+        return [Scores(self.name, None, MEAN, numeric(rows, self.column), clusters_of(rows))]
 
 
 @register_metric("queries")
@@ -53,13 +50,11 @@ class FailureRate(Metric):
     name = "failure-rate"
     direction = "lower"
     category = "robustness"
-    description = "share of explanations that failed"
+    description = "share of explanations that failed (they count as no flip and no recovery)"
     needs = ("status",)
 
-    def compute(
-        self, records: pd.DataFrame, rng: np.random.Generator, n_boot: int
-    ) -> list[MetricValue]:
+    def scores(self, records: pd.DataFrame) -> list[Scores]:
         if records.empty:
             return []
-        failed = (records["status"] == "failed").to_numpy(dtype=float)
-        return [summarise(self.name, None, failed, rng, n_boot)]
+        return [Scores(self.name, None, PROPORTION, failed(records).astype(np.float64),
+                       clusters_of(records))]

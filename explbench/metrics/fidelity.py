@@ -1,9 +1,18 @@
 """Fidelity versus correctness on single-segment cases (protocol step 4; paper Fig. 4).
 
 "Correct" means the explainer's top-1 segment is the true segment of a k = 1 localised case.
-The fidelity column is the explainer's own ``score`` when every such row of the group has one,
-otherwise the harness's ``agnostic_score`` (see :func:`agnostic_fidelity`), so explainers
-without a score of their own still get a comparable column.
+Two fidelity sources are reported as separate metrics that never mix:
+
+- ``fidelity-*``: the explainer's *own* score (LIME's weighted R²); only explainers that report
+  one get these rows;
+- ``agnostic-fidelity-*``: the harness's agnostic fidelity (:func:`agnostic_fidelity`), the same
+  for every explainer, so explainers without a score of their own are comparable too.
+
+The association statistics (ROC AUC, point-biserial r) need at least
+:data:`~explbench.metrics.base.MIN_PER_CLASS` correct and as many wrong explanations; below that
+nothing is reported. For them "correct" means the true segment is the *unique* top-1 (a tie at
+the top points at no segment); ``correct-rate`` scores ties by their expectation. A failed
+explanation is wrong and has no fidelity.
 """
 
 from __future__ import annotations
@@ -11,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.metrics.base import Metric, MetricValue, localized_rows, summarise
+from explbench.metrics.base import (ASSOCIATION, MEDIAN, MIN_PER_CLASS, PROPORTION, Metric, Scores,
+                                    clusters_of, failed, hit_distribution, localized_rows, numeric,
+                                    segment_set)
 from explbench.registry import register_metric
-from explbench.segmentation import top_k
-from explbench.stats import bootstrap_rows, point_biserial, roc_auc
-
+from explbench.stats import point_biserial, roc_auc
 
 def agnostic_fidelity(
     Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, w: np.ndarray
@@ -72,61 +81,59 @@ def agnostic_fidelity(
     return float(1.0 - sse / sst)
 
 
-def fidelity_table(records: pd.DataFrame) -> pd.DataFrame:
-    """Per-case ``fidelity`` and ``correct`` for the successful k = 1 localised rows.
+def fidelity_table(records: pd.DataFrame, source: str = "score") -> pd.DataFrame:
+    """Per-case fidelity and correctness for the k = 1 localised rows.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+    source : {"score", "agnostic_score"}
+        Which fidelity column to read (never a mix of the two).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``fidelity`` (float, may be NaN) and ``correct`` (bool), in the records' order.
+        Columns ``fidelity`` (float, NaN where absent or failed), ``correct`` (bool: the true
+        segment is the unique top-1), ``expected_correct`` (float: over every order of a tie at
+        the top) and ``cluster``, in the records' order.
     """
     rows = localized_rows(records)
-    single = [len(np.asarray(t).ravel()) == 1 for t in rows["true_segments"]]
-    rows = rows[np.asarray(single, dtype=bool)]
-    correct = [
-        int(top_k(np.asarray(w, dtype=np.float64), 1)[0]) == int(np.asarray(t).ravel()[0])
-        for w, t in zip(rows["weights"], rows["true_segments"])
-    ]
-    fidelity = _fidelity_column(rows)
-    return pd.DataFrame({"fidelity": fidelity, "correct": np.asarray(correct, dtype=bool)})
-
-
-def _fidelity_column(rows: pd.DataFrame) -> np.ndarray:
-    """``score`` when finite for every row, otherwise ``agnostic_score`` (NaN when absent)."""
-    n = len(rows)
-    if "score" in rows.columns:
-        own = pd.to_numeric(rows["score"], errors="coerce").to_numpy(dtype=np.float64)
-        if n and np.isfinite(own).all():
-            return own
-    if "agnostic_score" in rows.columns:
-        return pd.to_numeric(rows["agnostic_score"], errors="coerce").to_numpy(dtype=np.float64)
-    return np.full(n, np.nan)
+    single = np.array([len(segment_set(t)) == 1 for t in rows["true_segments"]], dtype=bool)
+    rows = rows[single]
+    bad = failed(rows)
+    expected, unique = [], []
+    for w, t, f in zip(rows.get("weights", [None] * len(rows)), rows["true_segments"], bad):
+        if f or not isinstance(w, (list, tuple, np.ndarray)):
+            expected.append(0.0)
+            unique.append(False)
+            continue
+        p = hit_distribution(w, segment_set(t), 1)[1]
+        expected.append(float(p))
+        unique.append(bool(p == 1.0))
+    fidelity = numeric(rows, source)
+    fidelity[bad] = np.nan
+    return pd.DataFrame({"fidelity": fidelity, "correct": np.asarray(unique, dtype=bool),
+                         "expected_correct": np.asarray(expected, dtype=np.float64),
+                         "cluster": clusters_of(rows)})
 
 
 class _FidelityMetric(Metric):
     category = "fidelity"
-    needs = ("status", "true_segments", "weights", "score", "agnostic_score")
+    source: str = "score"
 
-    def compute(
-        self, records: pd.DataFrame, rng: np.random.Generator, n_boot: int
-    ) -> list[MetricValue]:
-        table = fidelity_table(records)
+    def scores(self, records: pd.DataFrame) -> list[Scores]:
+        table = fidelity_table(records, self.source)
+        table = table[np.isfinite(table["fidelity"].to_numpy())]
         if table.empty:
             return []
-        return [self.value(table, rng, n_boot)]
+        return self.from_table(table)
 
-    def value(self, table: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> MetricValue:
+    def from_table(self, table: pd.DataFrame) -> list[Scores]:
         raise NotImplementedError
 
 
-def _scored(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    f = table["fidelity"].to_numpy(dtype=np.float64)
-    keep = np.isfinite(f)
-    return f[keep], table["correct"].to_numpy(dtype=bool)[keep]
-
-
 class _Association(_FidelityMetric):
-    """A statistic of (fidelity, correct) pairs with a case-resampling bootstrap interval."""
+    """A statistic of (fidelity, correct) pairs; nothing below MIN_PER_CLASS per class."""
 
     direction = "higher"
 
@@ -134,69 +141,69 @@ class _Association(_FidelityMetric):
     def statistic(scores: np.ndarray, labels: np.ndarray) -> float | np.ndarray:
         raise NotImplementedError
 
-    def value(self, table: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> MetricValue:
-        f, c = _scored(table)
-        value = float(self.statistic(f, c))
-        if np.isnan(value):  # degenerate sample: resampling cannot repair it
-            lo = hi = float("nan")
-        else:
-            lo, hi = bootstrap_rows((f, c), self.statistic, rng, n_boot=n_boot)
-        return MetricValue(self.name, 1, value, lo, hi, int(f.size))
-
-
-@register_metric("fidelity-auc")
-class FidelityAUC(_Association):
-    """ROC AUC of the fidelity score as a predictor of a correct top-1 segment (k = 1 cases)."""
-
-    name = "fidelity-auc"
-    description = "ROC AUC of fidelity as a predictor of a correct top-1 segment (k = 1 cases)"
-    statistic = staticmethod(roc_auc)
-
-
-@register_metric("fidelity-pointbiserial")
-class FidelityPointBiserial(_Association):
-    """Point-biserial correlation between fidelity and a correct top-1 segment (k = 1 cases)."""
-
-    name = "fidelity-pointbiserial"
-    description = "point-biserial r between fidelity and a correct top-1 segment (k = 1 cases)"
-    statistic = staticmethod(point_biserial)
+    def from_table(self, table: pd.DataFrame) -> list[Scores]:
+        correct = table["correct"].to_numpy(dtype=bool)
+        if min(correct.sum(), (~correct).sum()) < MIN_PER_CLASS:
+            return []
+        return [Scores(self.name, 1, ASSOCIATION, table["fidelity"].to_numpy(np.float64),
+                       table["cluster"].to_numpy(object), labels=correct,
+                       statistic=self.statistic)]
 
 
 class _MedianFidelity(_FidelityMetric):
     direction = "none"
     when_correct: bool = True
 
-    def value(self, table: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> MetricValue:
-        f, c = _scored(table)
-        return summarise(self.name, 1, f[c == self.when_correct], rng, n_boot, np.median)
+    def from_table(self, table: pd.DataFrame) -> list[Scores]:
+        sel = table[table["correct"].to_numpy(dtype=bool) == self.when_correct]
+        if sel.empty:
+            return []
+        return [Scores(self.name, 1, MEDIAN, sel["fidelity"].to_numpy(np.float64),
+                       sel["cluster"].to_numpy(object))]
 
 
-@register_metric("fidelity-median-correct")
-class FidelityMedianCorrect(_MedianFidelity):
-    """Median fidelity of correct explanations (k = 1 cases); compare with the wrong ones."""
+def _family(prefix: str, source: str, what: str) -> None:
+    """Register the AUC, point-biserial and median metrics of one fidelity source."""
+    specs = [
+        ("auc", _Association, "ROC AUC of {what} as a predictor of a correct top-1 segment (k = 1 cases)",
+         {"statistic": staticmethod(roc_auc)}),
+        ("pointbiserial", _Association,
+         "point-biserial r between {what} and a correct top-1 segment (k = 1 cases)",
+         {"statistic": staticmethod(point_biserial)}),
+        ("median-correct", _MedianFidelity,
+         "median {what} of explanations whose top-1 segment is the true one", {"when_correct": True}),
+        ("median-wrong", _MedianFidelity,
+         "median {what} of explanations whose top-1 segment is not the true one",
+         {"when_correct": False}),
+    ]
+    for suffix, base, text, attrs in specs:
+        name = f"{prefix}-{suffix}"
+        doc = text.format(what=what)
+        cls = type(name.title().replace("-", ""), (base,), {
+            "name": name, "description": doc, "source": source,
+            "needs": ("status", "true_segments", "weights", source), "__doc__": doc[0].upper() + doc[1:] + ".",
+            "__module__": __name__, **attrs})
+        register_metric(name)(cls)
+        globals()[cls.__name__] = cls
 
-    name = "fidelity-median-correct"
-    description = "median fidelity of explanations whose top-1 segment is the true one"
-    when_correct = True
 
-
-@register_metric("fidelity-median-wrong")
-class FidelityMedianWrong(_MedianFidelity):
-    """Median fidelity of wrong explanations (k = 1 cases); compare with the correct ones."""
-
-    name = "fidelity-median-wrong"
-    description = "median fidelity of explanations whose top-1 segment is not the true one"
-    when_correct = False
+_family("fidelity", "score", "the explainer's own fidelity score")
+_family("agnostic-fidelity", "agnostic_score", "the harness's agnostic fidelity")
 
 
 @register_metric("correct-rate")
-class CorrectRate(_FidelityMetric):
-    """Share of k = 1 cases whose top-1 segment is the true segment."""
+class CorrectRate(Metric):
+    """Share of k = 1 cases whose top-1 segment is the true segment (ties by expectation)."""
 
     name = "correct-rate"
     direction = "higher"
+    category = "fidelity"
     description = "share of k = 1 cases whose top-1 segment is the true one"
-    needs = ("status", "true_segments", "weights")
+    needs = ("status", "true_segments")
 
-    def value(self, table: pd.DataFrame, rng: np.random.Generator, n_boot: int) -> MetricValue:
-        return summarise(self.name, 1, table["correct"].to_numpy(dtype=float), rng, n_boot)
+    def scores(self, records: pd.DataFrame) -> list[Scores]:
+        table = fidelity_table(records, "score")
+        if table.empty:
+            return []
+        return [Scores(self.name, 1, PROPORTION, table["expected_correct"].to_numpy(np.float64),
+                       table["cluster"].to_numpy(object))]

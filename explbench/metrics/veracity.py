@@ -1,6 +1,7 @@
 """Label-flip metrics on full adversarial cases (protocol steps 1 and 2; paper Table 1, 2, Fig. 2).
 
-All of them read successful rows of cases *without* ``true_segments``.
+All of them read the rows of cases *without* ``true_segments``. A failed explanation counts as a
+case that did not flip: an explainer cannot raise its flip rate by failing on hard cases.
 """
 
 from __future__ import annotations
@@ -8,44 +9,47 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.metrics.base import Metric, MetricValue, adversarial_rows, bool_matrix, summarise
+from explbench.metrics.base import (MEAN, PROPORTION, Metric, Scores, adversarial_rows, bool_matrix,
+                                    clusters_of, failed, numeric, signed_group, width_of)
 from explbench.registry import register_metric
-from explbench.stats import bootstrap_mean_columns
 
 
 class _FlipCurve(Metric):
-    """FR(k) for k = 1..d from a list-of-bool column; ``k`` of row ``i`` is ``i + 1``."""
+    """FR(k) for k = 1..d from a list-of-bool column; ``k`` of column ``j`` is ``j + 1``."""
 
     column: str = ""
     direction = "higher"
     category = "veracity"
+    #: reference curves do not depend on the explainer, so its failures do not change them
+    reference: bool = False
 
-    def compute(
-        self, records: pd.DataFrame, rng: np.random.Generator, n_boot: int
-    ) -> list[MetricValue]:
+    def scores(self, records: pd.DataFrame) -> list[Scores]:
         rows = adversarial_rows(records)
         if rows.empty:
             return []
-        flips = bool_matrix(rows[self.column])
-        n = (~np.isnan(flips)).sum(axis=0)
-        with np.errstate(invalid="ignore"):
-            means = np.nanmean(flips, axis=0) if flips.size else np.zeros(0)
-        # one set of case resamples for the whole curve
-        lo, hi = bootstrap_mean_columns(flips, rng, n_boot=n_boot)
-        return [
-            MetricValue(self.name, j + 1, float(means[j]), float(lo[j]), float(hi[j]), int(n[j]))
-            for j in range(flips.shape[1])
-        ]
+        if self.reference:
+            if self.column not in rows.columns:
+                return []
+            rows = rows[[isinstance(v, (list, tuple, np.ndarray)) for v in rows[self.column]]]
+            if rows.empty:
+                return []
+        d = width_of(rows)
+        cells = rows[self.column] if self.column in rows.columns else pd.Series([None] * len(rows))
+        flips = bool_matrix(cells, d)  # failed rows hold no list: no flip at any k
+        if not self.reference:
+            flips[failed(rows)] = 0.0
+        clusters = clusters_of(rows)
+        return [Scores(self.name, j + 1, PROPORTION, flips[:, j], clusters) for j in range(d)]
 
 
 @register_metric("flip-rate")
 class FlipRate(_FlipCurve):
     """Share of adversarial cases whose label flips when the perturbation is applied on the
-    explainer's top-k segments, for k = 1..d."""
+    explainer's top-k segments, for k = 1..d. Failed explanations count as no flip."""
 
     name = "flip-rate"
     description = "label-flip rate FR(k) with the explainer's top-k segments (adversarial cases)"
-    needs = ("status", "true_segments", "flip_at_k")
+    needs = ("status", "true_segments")
     column = "flip_at_k"
 
 
@@ -54,53 +58,74 @@ class FlipRateNorm(_FlipCurve):
     """The oracle reference curve: FR(k) with the top-k segments by perturbation energy."""
 
     name = "flip-rate-norm"
-    description = "reference FR(k) with the top-k segments by perturbation energy (oracle)"
+    description = "reference FR(k) with the top-k segments by perturbation energy sum(delta^2) (oracle)"
     needs = ("status", "true_segments", "flip_norm_at_k")
     column = "flip_norm_at_k"
+    reference = True
 
 
-class _CaseMean(Metric):
-    """Mean of one scalar column over adversarial cases, ``k = None``."""
+@register_metric("flip-rate-absmean")
+class FlipRateAbsMean(_FlipCurve):
+    """A size-independent second reference: FR(k) with the top-k segments by mean |delta|."""
+
+    name = "flip-rate-absmean"
+    description = "reference FR(k) with the top-k segments by mean |delta| per segment (oracle)"
+    needs = ("status", "true_segments", "flip_absmean_at_k")
+    column = "flip_absmean_at_k"
+    reference = True
+
+
+class _PositiveFlip(Metric):
+    """Share of adversarial cases flipping with the perturbation on the positive-weight segments.
+
+    Not applicable (no value) to explainers whose weights are never negative (``signed`` False
+    in the records): for them "positive" means "every segment with any weight".
+    """
 
     column: str = ""
+    direction = "higher"
+    category = "veracity"
+    #: the reference is defined only where the explainer gave a count of positive weights
+    reference: bool = False
 
-    def compute(
-        self, records: pd.DataFrame, rng: np.random.Generator, n_boot: int
-    ) -> list[MetricValue]:
+    def scores(self, records: pd.DataFrame) -> list[Scores]:
         rows = adversarial_rows(records)
-        if rows.empty:
+        if rows.empty or not signed_group(rows):
             return []
-        values = pd.to_numeric(rows[self.column], errors="coerce").to_numpy(dtype=np.float64)
-        return [summarise(self.name, None, values[~np.isnan(values)], rng, n_boot)]
+        bad = failed(rows)
+        if self.reference:
+            rows, bad = rows[~bad], bad[~bad]
+            if rows.empty:
+                return []
+        values = np.nan_to_num(numeric(rows, self.column), nan=0.0)
+        values[bad] = 0.0
+        return [Scores(self.name, None, PROPORTION, values, clusters_of(rows))]
 
 
 @register_metric("positive-flip-rate")
-class PositiveFlipRate(_CaseMean):
+class PositiveFlipRate(_PositiveFlip):
     """Share of adversarial cases that flip when the perturbation is applied on exactly the
-    segments with positive weight (no flip when there are none)."""
+    segments with positive weight (no flip when there are none, or the explanation failed)."""
 
     name = "positive-flip-rate"
-    direction = "higher"
-    category = "veracity"
-    description = "flip rate with the perturbation on the positive-weight segments"
-    needs = ("status", "true_segments", "flip_positive")
+    description = "flip rate with the perturbation on the positive-weight segments (signed explainers)"
+    needs = ("status", "true_segments")
     column = "flip_positive"
 
 
 @register_metric("positive-flip-rate-norm")
-class PositiveFlipRateNorm(_CaseMean):
+class PositiveFlipRateNorm(_PositiveFlip):
     """Reference for ``positive-flip-rate``: the same number of segments chosen by energy."""
 
     name = "positive-flip-rate-norm"
-    direction = "higher"
-    category = "veracity"
     description = "reference flip rate with as many segments, chosen by energy (oracle)"
     needs = ("status", "true_segments", "flip_norm_positive")
     column = "flip_norm_positive"
+    reference = True
 
 
 @register_metric("positive-count")
-class PositiveCount(_CaseMean):
+class PositiveCount(Metric):
     """Mean number of positive-weight segments. Descriptive (direction "none"): more segments
     make ``positive-flip-rate`` easier, fewer make the explanation sharper, so neither is
     better on its own; read it next to the positive flip rates."""
@@ -110,4 +135,10 @@ class PositiveCount(_CaseMean):
     category = "veracity"
     description = "mean number of segments with positive weight (context for positive-flip-rate)"
     needs = ("status", "true_segments", "n_positive")
-    column = "n_positive"
+
+    def scores(self, records: pd.DataFrame) -> list[Scores]:
+        rows = adversarial_rows(records)
+        rows = rows[~failed(rows)]
+        if rows.empty or not signed_group(rows):
+            return []
+        return [Scores(self.name, None, MEAN, numeric(rows, "n_positive"), clusters_of(rows))]
