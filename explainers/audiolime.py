@@ -2,11 +2,16 @@
 
 After Haunschmid, Manilow and Widmer (audioLIME, 2020), written for explbench's contract.
 
+Two explainers. ``audiolime`` (ranked) separates the waveform it is given -- the *modified* mix,
+``context.audio.audio`` -- with a separator that cannot see the perturbation: ``"nmf"`` (the
+default), ``"hpss"`` or a callable (see :mod:`explbench.explainers.separators`).
+``audiolime-oracle`` uses the sources the harness hands to oracles instead: the clean stems plus
+the protocol's "perturbation" source, i.e. the answer itself as one of its components; it is an
+oracle (shown beside the others, never ranked).
+
 Components. The waveform behind the input (``AudioContext.audio``, ``n`` samples) is split into
-sources -- the task's stems plus the protocol's "perturbation" source (``separator="oracle"``),
-or the output of a separator (``"nmf"``, ``"hpss"`` or a callable, see
-:mod:`explbench.explainers.separators`) -- and each source into ``n_time`` equal time segments
-with 5 ms raised-cosine crossfades. The segment windows add up to one, and the sources add up
+sources, and each source into ``n_time`` equal time segments with 5 ms raised-cosine
+crossfades. The segment windows add up to one, and the sources add up
 to the audio, so the ``d = n_sources * n_time`` component waveforms ``C`` (d, n) add up to the
 audio: keeping every component reproduces the input. Sources 80 dB or more below the audio
 (e.g. the "perturbation" of an unmodified input) are dropped as silent (``extra["silent"]``).
@@ -19,7 +24,8 @@ fit_surrogate`: cosine distance to the all-ones row, kernel ``sqrt(exp(-d^2 / w^
 weighted ``Ridge(alpha)``), giving one weight ``w_c`` per component, its score and intercept.
 
 Projection onto the scoring grid. The explanation is returned as a dense map over the domain,
-and the harness sums it per scoring segment. Component ``c`` owns, in each domain cell, its
+and the harness aggregates it per scoring segment (suite key ``aggregation``; with "sum" the
+weights add up to the component weights). Component ``c`` owns, in each domain cell, its
 share of the magnitude there, ``s_c = P_c / sum_c' P_c'`` with ``P_c = exp(to_domain(C_c))`` (the
 mel magnitude, as the domain is a log-magnitude); its weight is spread over the cells in
 proportion to that share, ``dense = sum_c w_c s_c / sum(s_c)``, so summing the map over all
@@ -42,7 +48,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from explbench.api import AudioContext, Explainer, Explanation, ModelAccess
+from explbench.api import AudioContext, ExplainContext, Explainer, Explanation, ModelAccess
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation
 
@@ -152,47 +158,25 @@ def _check_domain(out: torch.Tensor, batch: int, domain_shape: tuple[int, ...]) 
         )
 
 
-@register_explainer("audiolime")
-class AudioLime(Explainer):
-    """LIME on source components (sources x time segments); listenable via ``Explanation.audio``.
+class _AudioLimeBase(Explainer):
+    """LIME on source components; subclasses say where the sources come from (:meth:`separate`)."""
 
-    Parameters
-    ----------
-    n_samples : int
-        Neighbourhood size (model queries), capped by the budget.
-    n_time : int
-        Time segments per source.
-    separator : "oracle", "nmf", "hpss" or callable
-        Where the sources come from: the task's stems (plus the "perturbation" source; falls back
-        to "nmf" when the input has no stems), a librosa separator, or any callable
-        ``waveform (n,) -> dict[str, waveform (n,)]``.
-    kernel_width, alpha : float
-        LIME kernel width and ridge penalty.
-    top : int
-        Components with the largest positive weights kept in the listenable explanation.
-    """
-
-    description = "audioLIME: LIME on sources x time segments (stems, NMF or HPSS), listenable"
     model_agnostic = True
     query_cost = "n_samples"
     needs_audio = True
+    dense_map = True
 
-    def __init__(self, n_samples: int = 1024, n_time: int = 5, separator: str | Separator = "oracle",
-                 kernel_width: float = 0.25, alpha: float = 1.0, top: int = 3) -> None:
+    def __init__(self, n_samples: int = 1024, n_time: int = 5, kernel_width: float = 0.25,
+                 alpha: float = 1.0, top: int = 3) -> None:
         self.n_samples = n_samples
         self.n_time = n_time
-        self.separator = separator
         self.kernel_width = kernel_width
         self.alpha = alpha
         self.top = top
-        if separator != "oracle":
-            resolve(separator)  # fail early on an unknown name
 
-    def get_params(self) -> dict:
-        params = super().get_params()
-        if callable(self.separator):
-            params["separator"] = resolve(self.separator)[1]
-        return params
+    def separate(self, audio: AudioContext, wave: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
+        """Sources of ``wave`` (n,) and the separator's name."""
+        raise NotImplementedError
 
     def sources(self, audio: AudioContext) -> tuple[dict[str, np.ndarray], str, list[str]]:
         """The sources of ``audio.audio`` (adding up to it), where they came from, and the names
@@ -200,13 +184,7 @@ class AudioLime(Explainer):
         cannot cause anything and would only add noise to the surrogate; e.g. the "perturbation"
         source of an unmodified input)."""
         wave = np.asarray(audio.audio, dtype=np.float32)
-        if self.separator == "oracle" and audio.stems:
-            found, name = audio.stems, "oracle"
-        elif self.separator == "oracle":
-            found, name = resolve("nmf")[0](wave.copy()), "nmf (fallback: the input has no stems)"
-        else:
-            sep, name = resolve(self.separator)
-            found = sep(wave.copy())
+        found, name = self.separate(audio, wave)
         sources = complete(found, wave)
         peak = float(np.abs(wave).max(initial=0.0))
         silent = [k for k, v in sources.items() if float(np.abs(v).max()) <= ROUND_OFF * peak]
@@ -216,33 +194,30 @@ class AudioLime(Explainer):
             silent = []
         return sources, name, silent
 
-    def explain(self, model: ModelAccess, x: torch.Tensor, target: int, segments: Segmentation,
-                budget: int | None, rng: np.random.Generator,
-                audio: AudioContext | None = None) -> Explanation:
+    def explain(self, model: ModelAccess, x: torch.Tensor, target: int, *, segments: Segmentation,
+                budget: int | None, rng: np.random.Generator, context: ExplainContext) -> Explanation:
+        audio = context.audio
         if audio is None:
             raise ValueError(
-                "audiolime needs the waveform behind the input: pass audio=AudioContext(...) "
-                "(the harness does so for explainers with needs_audio = True)"
+                f"{type(self).__name__} needs the waveform behind the input: context.audio is None "
+                f"(the harness passes an AudioContext to explainers with needs_audio = True)"
             )
-        q0 = model.queries
-        with self.timed() as t:
-            x = as_input(x)
-            sources, sep_name, silent = self.sources(audio)
-            comps, names = build_components(sources, self.n_time, audio.sample_rate)
-            n = sized(self.n_samples, budget)
-            z = sample_masks(rng, n, len(comps))
-            labels = self._query(model, audio.to_domain, comps, z, tuple(x.shape))
-            fit = fit_surrogate(z, labels, target, self.kernel_width, self.alpha,
-                                random_state=int(rng.integers(0, 2**31 - 1)))
-            shares = component_shares(comps, audio.to_domain, tuple(x.shape))
-            mass = shares.flatten(1).sum(dim=1).clamp_min(1e-12)
-            w = torch.from_numpy(fit.weights) / mass
-            dense = torch.tensordot(w, shares, dims=1).numpy()
-            keep = _top_components(fit.weights, self.top)
-            listen = comps[keep].sum(axis=0)
+        x = as_input(x)
+        sources, sep_name, silent = self.sources(audio)
+        comps, names = build_components(sources, self.n_time, audio.sample_rate)
+        n = sized(self.n_samples, budget)
+        z = sample_masks(rng, n, len(comps))
+        labels = self._query(model, audio.to_domain, comps, z, tuple(x.shape))
+        fit = fit_surrogate(z, labels, target, self.kernel_width, self.alpha,
+                            random_state=int(rng.integers(0, 2**31 - 1)))
+        shares = component_shares(comps, audio.to_domain, tuple(x.shape))
+        mass = shares.flatten(1).sum(dim=1).clamp_min(1e-12)
+        w = torch.from_numpy(fit.weights) / mass
+        dense = torch.tensordot(w, shares, dims=1).numpy()
+        keep = _top_components(fit.weights, self.top)
         return Explanation(
             weights=None, dense=dense, score=fit.score, intercept=fit.intercept,
-            queries=model.queries - q0, seconds=t.seconds, audio=listen,
+            audio=comps[keep].sum(axis=0),
             extra={"components": names, "component_weights": [float(f"{v:.6g}") for v in fit.weights],
                    "top": [names[i] for i in keep], "separator": sep_name, "silent": silent,
                    "n_samples": n, "local_pred": fit.local_pred},
@@ -261,6 +236,70 @@ class AudioLime(Explainer):
                 _check_domain(inputs, len(zt[i : i + CHUNK]), domain_shape)
                 out.append(model.predict(inputs))
         return torch.cat(out).numpy().astype(np.float64)
+
+
+@register_explainer("audiolime")
+class AudioLime(_AudioLimeBase):
+    """LIME on source components (sources x time segments); listenable via ``Explanation.audio``.
+
+    The sources come from separating the input's waveform (the modified mix) blind: nothing the
+    separator sees tells it what the perturbation was.
+
+    Parameters
+    ----------
+    n_samples : int
+        Neighbourhood size (model queries), capped by the budget.
+    n_time : int
+        Time segments per source.
+    separator : "nmf", "hpss" or callable
+        A librosa separator (:mod:`explbench.explainers.separators`) or any callable
+        ``waveform (n,) -> dict[str, waveform (n,)]``.
+    kernel_width, alpha : float
+        LIME kernel width and ridge penalty.
+    top : int
+        Components with the largest positive weights kept in the listenable explanation.
+    """
+
+    description = "audioLIME: LIME on sources x time segments of the mix (NMF, HPSS or your separator), listenable"
+
+    def __init__(self, n_samples: int = 1024, n_time: int = 5, separator: str | Separator = "nmf",
+                 kernel_width: float = 0.25, alpha: float = 1.0, top: int = 3) -> None:
+        super().__init__(n_samples=n_samples, n_time=n_time, kernel_width=kernel_width, alpha=alpha, top=top)
+        if separator == "oracle":
+            raise ValueError("audiolime's separator cannot be 'oracle': the task's stems and the "
+                             "perturbation give the answer away; use the explainer "
+                             "'audiolime-oracle' (shown as a reference, never ranked), or "
+                             "separator='nmf', 'hpss' or a callable")
+        resolve(separator)  # fail early on an unknown name
+        self.separator = separator
+
+    def get_params(self) -> dict:
+        params = super().get_params()
+        if callable(self.separator):
+            params["separator"] = resolve(self.separator)[1]
+        return params
+
+    def separate(self, audio: AudioContext, wave: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
+        sep, name = resolve(self.separator)
+        return sep(wave.copy()), name
+
+
+@register_explainer("audiolime-oracle")
+class AudioLimeOracle(_AudioLimeBase):
+    """audioLIME on the oracle sources: the clean stems plus the perturbation as a source.
+
+    A reference, never ranked: the perturbation is one of its components, so it is handed the
+    answer. Parameters as :class:`AudioLime`, without a separator.
+    """
+
+    description = "audioLIME on the task's stems plus the perturbation as a source (oracle, never ranked)"
+    oracle = True
+
+    def separate(self, audio: AudioContext, wave: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
+        if not audio.stems:
+            raise ValueError("audiolime-oracle needs the sources of the input (AudioContext.stems); "
+                             "the harness passes them to oracles, with the perturbation as one source")
+        return dict(audio.stems), "oracle"
 
 
 def _top_components(weights: np.ndarray, top: int) -> list[int]:

@@ -2,7 +2,10 @@
 
 ``saliency``, ``input-x-gradient``, ``integrated-gradients``, ``smoothgrad``,
 ``gradient-shap`` and ``deeplift`` each return the dense attribution for the target class
-(shape domain_shape) and ``weights = segments.project(dense, "sum")`` (signed sum per segment).
+(shape domain_shape) and no weights: the harness aggregates the map per segment by the suite's
+``aggregation`` ("mean" by default; "sum", "mean_pos", "mean_abs"), and scores it under each of
+the suite's ``extra_aggregations`` too. Saliency and SmoothGrad with ``abs=True`` (the default)
+are unsigned: their weights are never negative.
 
 Queries are the inputs passed through the differentiable module, counted by ModelAccess:
 1 (saliency, input x gradient), ``n_steps`` (integrated gradients), ``nt_samples``
@@ -28,7 +31,7 @@ from captum.attr import (
     Saliency,
 )
 
-from explbench.api import Explainer, Explanation, ModelAccess
+from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation
 
@@ -39,6 +42,7 @@ class _Gradient(Explainer):
     """Base: run one captum attribution on ``x[None]`` and project it onto the segments."""
 
     model_agnostic = False
+    dense_map = True
 
     def _attribute(
         self,
@@ -56,28 +60,20 @@ class _Gradient(Explainer):
         model: ModelAccess,
         x: torch.Tensor,
         target: int,
+        *,
         segments: Segmentation,
         budget: int | None,
         rng: np.random.Generator,
+        context: ExplainContext,
     ) -> Explanation:
-        q0 = model.queries
-        with self.timed() as t:
-            inp = as_input(x).unsqueeze(0)
-            module = model.differentiable()
-            with local_seed(rng), warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*required_grads.*")
-                warnings.filterwarnings("ignore", message=".*requires_grad.*")
-                warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
-                attr, extra = self._attribute(module, inp, target, budget, rng)
-            dense = attr.detach()[0].to(torch.float64).numpy()
-            weights = segments.project(dense, reduce="sum")
-        return Explanation(
-            weights=np.asarray(weights, dtype=np.float64),
-            dense=dense,
-            queries=model.queries - q0,
-            seconds=t.seconds,
-            extra=extra,
-        )
+        inp = as_input(x).unsqueeze(0)
+        module = model.differentiable()
+        with local_seed(rng), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*required_grads.*")
+            warnings.filterwarnings("ignore", message=".*requires_grad.*")
+            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+            attr, extra = self._attribute(module, inp, target, budget, rng)
+        return Explanation(weights=None, dense=attr.detach()[0].to(torch.float64).numpy(), extra=extra)
 
 
 @register_explainer("saliency")
@@ -89,6 +85,11 @@ class SaliencyExplainer(_Gradient):
 
     def __init__(self, abs: bool = True) -> None:  # noqa: A002 - captum's name
         self.abs = abs
+
+    @property
+    def signed(self) -> bool:  # type: ignore[override]
+        """Absolute gradients are never negative."""
+        return not self.abs
 
     def _attribute(self, module, inp, target, budget, rng):
         sized(1, budget)
@@ -171,6 +172,11 @@ class SmoothGradExplainer(_Gradient):
         self.noise_level = noise_level
         self.abs = abs
         self.batch_size = batch_size
+
+    @property
+    def signed(self) -> bool:  # type: ignore[override]
+        """Absolute gradients are never negative."""
+        return not self.abs
 
     def _attribute(self, module, inp, target, budget, rng):
         n = sized(self.nt_samples, budget, what="noisy samples")

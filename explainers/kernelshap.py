@@ -20,7 +20,7 @@ with warnings.catch_warnings():  # shap's plotting colours warn about matplotlib
     warnings.simplefilter("ignore", PendingDeprecationWarning)
     import shap
 
-from explbench.api import Explainer, Explanation, ModelAccess
+from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation
 
@@ -59,32 +59,29 @@ class KernelShap(Explainer):
         model: ModelAccess,
         x: torch.Tensor,
         target: int,
+        *,
         segments: Segmentation,
         budget: int | None,
         rng: np.random.Generator,
+        context: ExplainContext,
     ) -> Explanation:
-        q0 = model.queries
-        with self.timed() as t:
-            x = as_input(x)
-            baseline = content_baseline(self.content, x, rng)
-            nsamples = sized(self.n_samples, budget, extra=FIXED_QUERIES, what="coalitions")
+        x = as_input(x)
+        baseline = content_baseline(self.content, x, rng)
+        nsamples = sized(self.n_samples, budget, extra=FIXED_QUERIES, what="coalitions")
 
-            def f(z: np.ndarray) -> np.ndarray:
-                """Target probability for coalitions ``z`` of shape (n, d) -> (n,)."""
-                out = model.predict(segments.compose(x, np.asarray(z, dtype=np.float32), baseline))
-                return out[:, target].numpy().astype(np.float64)
+        def f(z: np.ndarray) -> np.ndarray:
+            """Target probability for coalitions ``z`` of shape (n, d) -> (n,)."""
+            out = model.predict(segments.compose(x, np.asarray(z, dtype=np.float32), baseline))
+            return out[:, target].numpy().astype(np.float64)
 
-            with local_seed(rng), quiet_logger("shap"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=DeprecationWarning)
-                explainer = shap.KernelExplainer(f, np.zeros((1, segments.d)))
-                phi = explainer.shap_values(
-                    np.ones((1, segments.d)), nsamples=nsamples, l1_reg=self.l1_reg, silent=True
-                )
-            weights = np.asarray(phi, dtype=np.float64).reshape(-1)
+        with local_seed(rng), quiet_logger("shap"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            explainer = shap.KernelExplainer(f, np.zeros((1, segments.d)))
+            phi = explainer.shap_values(
+                np.ones((1, segments.d)), nsamples=nsamples, l1_reg=self.l1_reg, silent=True
+            )
         return Explanation(
-            weights=weights,
+            weights=np.asarray(phi, dtype=np.float64).reshape(-1),
             intercept=float(np.ravel(explainer.expected_value)[0]),
-            queries=model.queries - q0,
-            seconds=t.seconds,
             extra={"nsamples": nsamples},
         )

@@ -19,7 +19,7 @@ import torch
 from lime.lime_base import LimeBase
 from sklearn.linear_model import Ridge
 
-from explbench.api import Explainer, Explanation, ModelAccess
+from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
 from explbench.neighbourhood import cosine_to_ones, lime_kernel, sample_masks
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation, freq_segments, time_segments
@@ -152,26 +152,26 @@ class _LimeFamily(Explainer):
         model: ModelAccess,
         x: torch.Tensor,
         target: int,
+        *,
         segments: Segmentation,
         budget: int | None,
         rng: np.random.Generator,
+        context: ExplainContext,
     ) -> Explanation:
-        q0 = model.queries
-        with self.timed() as t:
-            x = as_input(x)
-            comps = self.components(segments)
-            n = sized(self.n_samples, budget)
-            z = sample_masks(rng, n, comps.d)
-            baseline = content_baseline(self.content, x, rng)
-            fit = lime_core(
-                model, x, target, comps, z, baseline, self.kernel_width, self.alpha,
-                random_state=int(rng.integers(0, 2**31 - 1)),
-            )
-            if comps is segments:
-                weights, dense = fit.weights, None
-            else:
-                dense = spread(fit.weights, comps)
-                weights = segments.project(dense, reduce="sum")
+        x = as_input(x)
+        comps = self.components(segments)
+        n = sized(self.n_samples, budget)
+        z = sample_masks(rng, n, comps.d)
+        baseline = content_baseline(self.content, x, rng)
+        fit = lime_core(
+            model, x, target, comps, z, baseline, self.kernel_width, self.alpha,
+            random_state=int(rng.integers(0, 2**31 - 1)),
+        )
+        if comps is segments:
+            weights, dense = fit.weights, None
+        else:
+            dense = spread(fit.weights, comps)
+            weights = segments.project(dense, reduce="sum")
         extra = {"n_samples": n, "local_pred": fit.local_pred}
         if dense is not None:
             extra.update(components=list(comps.names), component_weights=fit.weights.tolist())
@@ -180,8 +180,6 @@ class _LimeFamily(Explainer):
             dense=dense,
             score=fit.score,
             intercept=fit.intercept,
-            queries=model.queries - q0,
-            seconds=t.seconds,
             extra=extra,
         )
 
@@ -198,13 +196,14 @@ class SlimeTime(_LimeFamily):
     """LIME on ``n_components`` time segments, projected onto the scoring grid by area."""
 
     description = "SLIME time: LIME on time-only segments, projected onto the grid by area"
+    dense_map = True
 
     def __init__(self, n_components: int = 10, **kwargs) -> None:
         super().__init__(**kwargs)
         self.n_components = n_components
 
     def components(self, segments: Segmentation) -> Segmentation:
-        return time_segments(segments.shape, self.n_components)
+        return time_segments(segments.shape, self.n_components, time_axis=segments.time_dim)
 
 
 @register_explainer("slime-freq")
@@ -214,4 +213,4 @@ class SlimeFreq(SlimeTime):
     description = "SLIME frequency: LIME on frequency-only segments, projected onto the grid by area"
 
     def components(self, segments: Segmentation) -> Segmentation:
-        return freq_segments(segments.shape, self.n_components)
+        return freq_segments(segments.shape, self.n_components, time_axis=segments.time_dim)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from captum.attr import FeatureAblation
 
-from explbench.api import Explainer, Explanation, ModelAccess
+from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation
 
@@ -40,9 +40,11 @@ class Occlusion(Explainer):
         model: ModelAccess,
         x: torch.Tensor,
         target: int,
+        *,
         segments: Segmentation,
         budget: int | None,
         rng: np.random.Generator,
+        context: ExplainContext,
     ) -> Explanation:
         d = segments.d
         if budget is not None and budget < d + 1:
@@ -50,21 +52,15 @@ class Occlusion(Explainer):
                 f"occlusion needs d + 1 = {d + 1} queries but the budget is {budget}; raise the "
                 f"budget or use a coarser segmentation"
             )
-        q0 = model.queries
-        with self.timed() as t:
-            x = as_input(x)
-            base = content_baseline(self.content, x, rng).unsqueeze(0)
-            labels = segments.labels()
-            labels[labels < 0] = d  # uncovered cells: one extra feature, ignored below
-            n_features = int(labels.max()) + 1
-            mask = torch.from_numpy(labels).unsqueeze(0)
-            attr = FeatureAblation(model.predict).attribute(
-                x.unsqueeze(0), baselines=base, target=target, feature_mask=mask,
-                perturbations_per_eval=n_features,
-            )
-            weights = segments.project(attr[0].to(torch.float64), reduce="mean")
-        return Explanation(
-            weights=np.asarray(weights, dtype=np.float64),
-            queries=model.queries - q0,
-            seconds=t.seconds,
+        x = as_input(x)
+        base = content_baseline(self.content, x, rng).unsqueeze(0)
+        labels = segments.labels()
+        labels[labels < 0] = d  # uncovered cells: one extra feature, ignored below
+        n_features = int(labels.max()) + 1
+        mask = torch.from_numpy(labels).unsqueeze(0)
+        attr = FeatureAblation(model.predict).attribute(
+            x.unsqueeze(0), baselines=base, target=target, feature_mask=mask,
+            perturbations_per_eval=n_features,
         )
+        weights = segments.project(attr[0].to(torch.float64), reduce="mean")
+        return Explanation(weights=np.asarray(weights, dtype=np.float64))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explbench.api import Explainer, Explanation, ModelAccess
+from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation
 
@@ -23,13 +23,13 @@ class RandomWeights(Explainer):
         model: ModelAccess,
         x: torch.Tensor,
         target: int,
+        *,
         segments: Segmentation,
         budget: int | None,
         rng: np.random.Generator,
+        context: ExplainContext,
     ) -> Explanation:
-        with self.timed() as t:
-            weights = rng.standard_normal(segments.d).astype(np.float64)
-        return Explanation(weights=weights, queries=0, seconds=t.seconds)
+        return Explanation(weights=rng.standard_normal(segments.d).astype(np.float64))
 
 
 @register_explainer("oracle-norm")
@@ -39,6 +39,7 @@ class OracleNorm(Explainer):
     description = "segment energy of the true perturbation delta (oracle, never ranked)"
     model_agnostic = True
     oracle = True
+    signed = False  # energies are never negative
     query_cost = "0"
 
     def explain(
@@ -46,13 +47,14 @@ class OracleNorm(Explainer):
         model: ModelAccess,
         x: torch.Tensor,
         target: int,
+        *,
         segments: Segmentation,
         budget: int | None,
         rng: np.random.Generator,
-        *,
-        delta: torch.Tensor | np.ndarray,
+        context: ExplainContext,
     ) -> Explanation:
-        """As :meth:`Explainer.explain`; ``delta`` (shape domain_shape) is the ground truth."""
-        with self.timed() as t:
-            weights = np.asarray(segments.energy(delta), dtype=np.float64)
-        return Explanation(weights=weights, queries=0, seconds=t.seconds)
+        """As :meth:`Explainer.explain`; ``context.delta`` (shape domain_shape) is the ground truth."""
+        if context.delta is None:
+            raise ValueError("oracle-norm needs the true perturbation: context.delta is None (the "
+                             "harness passes it to explainers with oracle = True)")
+        return Explanation(weights=np.asarray(segments.energy(context.delta), dtype=np.float64))

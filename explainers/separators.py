@@ -156,7 +156,8 @@ def resolve(separator: str | Separator) -> tuple[Separator, str]:
         return separator, getattr(separator, "__name__", type(separator).__name__)
     if separator not in SEPARATORS:
         raise ValueError(
-            f"unknown separator {separator!r}; use 'oracle' (the task's stems), "
-            f"{', '.join(repr(s) for s in SEPARATORS)}, or a callable waveform -> dict of waveforms"
+            f"unknown separator {separator!r}; use "
+            f"{', '.join(repr(s) for s in SEPARATORS)}, or a callable waveform -> dict of waveforms "
+            f"(the task's stems are for the explainer 'audiolime-oracle')"
         )
     return SEPARATORS[separator], str(separator)

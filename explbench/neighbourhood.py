@@ -9,6 +9,11 @@ similarity 0, i.e. distance 1 -- the largest distance a non-negative binary mask
 giving kernel weight ``exp(-1 / (2 w^2))`` (3.4e-4 at w = 0.25). The same value is set
 explicitly for zero rows (so it cannot become NaN whatever the backend), and round-off below 0
 is clipped.
+
+Precision. Masks are float32 (they multiply float32 inputs), but distances and kernel weights are
+computed from a float64 copy: in float32 the cosine distance carries a round-off of ~1e-7,
+which moves LIME's ridge weights by ~5e-9 away from the ``lime`` package's (whose masks are
+integers, converted to float64 by scikit-learn).
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ def cosine_to_ones(z: np.ndarray) -> np.ndarray:
     Returns
     -------
     np.ndarray, shape (n,), float64 in [0, 1]; all-zero rows get 1 (see the module notes).
+        Computed in float64 whatever the dtype of ``z``.
     """
-    dist = pairwise_distances(z, z[:1], metric="cosine").ravel().astype(np.float64)
+    z = np.asarray(z, dtype=np.float64)
+    dist = pairwise_distances(z, z[:1], metric="cosine").ravel()
     dist[~z.any(axis=1)] = 1.0
     return np.clip(dist, 0.0, None)
 

@@ -9,6 +9,7 @@ import torch
 import explbench.explainers  # noqa: F401 - registers the explainers
 from explbench.api import Explainer, Explanation
 from explbench.conformance import (
+    RULES,
     SMALL_BUDGET,
     assert_conforms,
     check_explainer,
@@ -34,73 +35,141 @@ def test_toy_problem_is_deterministic_and_fast():
     assert 0.01 < float(p1[0, 1]) < 0.99
 
 
+def test_conformance_stays_cheap():
+    """Every run but the first (budget None) is capped, so an expensive explainer stays cheap."""
+    from explbench.conformance import PROBE_BUDGET, PROBES
+
+    counted = []
+
+    class Counting(Good):
+        def explain(self, model, x, target, *, segments, budget, rng, context):
+            e = super().explain(model, x, target, segments=segments, budget=budget, rng=rng, context=context)
+            counted.append(budget)
+            return e
+
+    assert failed(Counting()) == {}
+    assert counted.count(None) == 1 and max(b for b in counted if b is not None) <= PROBE_BUDGET
+    assert len(counted) == 3 + len(PROBES)
+
+
 # --------------------------------------------------------------------------- broken plug-ins
 
 
 class Good(Explainer):
     model_agnostic = True
 
-    def explain(self, model, x, target, segments, budget, rng):
-        with self.timed() as t:
-            n = min(8, budget or 8)
-            p = model.predict(x[None].repeat(n, 1, 1))
-            w = rng.standard_normal(segments.d) + float(p[0, target])
-        return Explanation(weights=w, queries=n, seconds=t.seconds)
+    def explain(self, model, x, target, *, segments, budget, rng, context):
+        n = min(8, budget or 8)
+        p = model.predict(x[None].repeat(n, *([1] * x.ndim)))
+        return Explanation(weights=rng.standard_normal(segments.d) + float(p[0, target]))
 
 
 class WrongShape(Good):
-    def explain(self, *a):
-        e = super().explain(*a)
+    def explain(self, *a, **k):
+        e = super().explain(*a, **k)
         e.weights = e.weights[:5]
         return e
 
 
+class Grid4x5(Good):
+    def explain(self, *a, **k):
+        e = super().explain(*a, **k)
+        e.weights = e.weights.reshape(4, 5)
+        return e
+
+
 class NaNWeights(Good):
-    def explain(self, *a):
-        e = super().explain(*a)
+    def explain(self, *a, **k):
+        e = super().explain(*a, **k)
         e.weights[3] = np.nan
         return e
 
 
 class Greedy(Good):
-    def explain(self, model, x, target, segments, budget, rng):
+    def explain(self, model, x, target, *, segments, budget, rng, context):
         model.predict(x[None].repeat(200, 1, 1))
-        return Explanation(weights=np.zeros(segments.d), queries=200, seconds=0.1)
+        return Explanation(weights=np.zeros(segments.d))
 
 
 class GlobalRandom(Good):
-    def explain(self, model, x, target, segments, budget, rng):
-        return Explanation(weights=np.random.standard_normal(segments.d), queries=0, seconds=0.1)
+    def explain(self, model, x, target, *, segments, budget, rng, context):
+        return Explanation(weights=np.random.standard_normal(segments.d))
 
 
 class Misreports(Good):
-    def explain(self, *a):
-        e = super().explain(*a)
-        e.queries = 0
+    def explain(self, *a, **k):
+        e = super().explain(*a, **k)
+        e.queries = 3
         return e
 
 
 class SecretlyWhiteBox(Good):
-    def explain(self, model, x, target, segments, budget, rng):
+    def explain(self, model, *a, **k):
         model.differentiable()
-        return super().explain(model, x, target, segments, budget, rng)
+        return super().explain(model, *a, **k)
 
 
 class InPlace(Good):
-    def explain(self, model, x, target, segments, budget, rng):
+    def explain(self, model, x, *a, **k):
         x.mul_(2.0)
-        return super().explain(model, x, target, segments, budget, rng)
+        return super().explain(model, x, *a, **k)
 
 
 class Crashes(Good):
-    def explain(self, *a):
+    def explain(self, *a, **k):
         raise ZeroDivisionError("oops")
 
 
 class DenseOnly(Good):
-    def explain(self, model, x, target, segments, budget, rng):
-        e = super().explain(model, x, target, segments, budget, rng)
-        return Explanation(weights=None, dense=np.ones(segments.shape), queries=e.queries, seconds=0.1)
+    dense_map = True
+
+    def explain(self, model, x, target, *, segments, budget, rng, context):
+        super().explain(model, x, target, segments=segments, budget=budget, rng=rng, context=context)
+        return Explanation(weights=None, dense=np.ones(segments.shape))
+
+
+class UndeclaredDense(DenseOnly):
+    dense_map = False
+
+
+class OldSignature(Explainer):
+    def explain(self, model, x, target, segments, budget, rng, delta=None):
+        return Explanation(weights=np.zeros(segments.d))
+
+
+class NaNIntercept(Good):
+    def explain(self, *a, **k):
+        e = super().explain(*a, **k)
+        e.intercept = float("nan")
+        e.extra = {"coefs": np.zeros(20), "ok": [1, 2.5, "x"], "n": np.int64(3)}
+        return e
+
+
+class Hardcoded(Good):
+    """Assumes the protocol's 20 segments of an 80 x 115 domain."""
+
+    def explain(self, model, x, target, *, segments, budget, rng, context):
+        return Explanation(weights=np.linspace(1.0, 0.0, 20))
+
+
+class FalselyUnsigned(Good):
+    signed = False
+
+
+class SignFlippedLime(Explainer):
+    """LIME with its weights negated: larger means *less* evidence for the target."""
+
+    def explain(self, model, x, target, **kw):
+        e = explainers.get("lime")().explain(model, x, target, **kw)
+        e.weights = -e.weights
+        return e
+
+
+class AlwaysClassOne(Explainer):
+    """LIME that explains class 1 whatever the target."""
+
+    def explain(self, model, x, target, **kw):
+        return explainers.get("lime")().explain(model, x, 1, **kw)
 
 
 def failed(explainer):
@@ -114,20 +183,39 @@ def test_good_plugin_passes_as_instance_and_class():
 
 
 @pytest.mark.parametrize("cls, rule, words", [
-    (WrongShape, "weights of shape (d,), finite", "shape (5,)"),
-    (NaNWeights, "weights of shape (d,), finite", "NaN"),
+    (WrongShape, "weights of shape (d,), finite", "shape (5,); expected (20,)"),
+    (Grid4x5, "weights of shape (d,), finite", "Grid4x5 returned weights of shape (4, 5); expected (20,)"),
+    (NaNWeights, "weights of shape (d,), finite", "1 NaN"),
     (Greedy, f"respects a budget of {SMALL_BUDGET}", "size its samples to the `budget`"),
     (GlobalRandom, "deterministic under a seed", "rng"),
     (GlobalRandom, "leaves global random state alone", "global"),
-    (Misreports, "queries reported", "ModelAccess counted 8"),
+    (Misreports, "queries and seconds left to the harness", "queries=3 but ModelAccess counted 8"),
     (SecretlyWhiteBox, "model-agnostic: no differentiable()", "model_agnostic = False"),
     (InPlace, "does not modify its input", "x.clone()"),
     (Crashes, "returns an Explanation", "ZeroDivisionError: oops"),
+    (OldSignature, "explain signature", "does not take context"),
+    (OldSignature, "explain signature", "context.delta"),
+    (NaNIntercept, "storable as JSON", "intercept is nan; give None"),
+    (NaNIntercept, "storable as JSON", "extra['coefs'] is a numpy array of shape (20,)"),
+    (Hardcoded, "other geometries and both targets", "grid 3x2"),
+    (Hardcoded, "other geometries and both targets", "expected (6,)"),
+    (FalselyUnsigned, "signed declared truthfully", "declares signed = False"),
+    (UndeclaredDense, "dense_map declared truthfully", "set dense_map = True"),
+    (SignFlippedLime, "larger weight = more evidence for the target", "negate the weights"),
+    (AlwaysClassOne, "larger weight = more evidence for the target", "use the target argument"),
 ])
 def test_broken_plugin_fails_with_a_helpful_message(cls, rule, words):
     msgs = failed(cls())
     assert rule in msgs, msgs
-    assert words in msgs[rule]
+    assert words in msgs[rule], msgs[rule]
+
+
+def test_only_what_is_broken_fails():
+    assert set(failed(NaNIntercept())) == {"storable as JSON"}
+    assert set(failed(SignFlippedLime())) == {"larger weight = more evidence for the target"}
+    assert set(failed(Hardcoded())) == {"other geometries and both targets"}  # it makes no queries
+    assert list(failed(OldSignature())) == ["explain signature"]  # nothing else can be checked
+    assert [r.name for r in check_explainer(Good())] == list(RULES)
 
 
 def test_report_and_assert():
@@ -135,7 +223,7 @@ def test_report_and_assert():
     lines = report.splitlines()
     assert any(line.startswith("✓ ") for line in lines)
     assert any(line.startswith("✗ weights") for line in lines)
-    assert lines[-1] == "1 of 9 checks failed"
+    assert format_report(check_explainer(Misreports())).splitlines()[-1] == "1 of 14 checks failed"
     with pytest.raises(AssertionError, match="NaN"):
         assert_conforms(NaNWeights())
     assert format_report(check_explainer("random")).endswith("all checks passed")
@@ -146,15 +234,24 @@ def test_unknown_name_is_reported():
         check_explainer("lmie")
 
 
-def test_oracle_receives_delta():
+def test_oracle_receives_delta_and_ranked_explainers_do_not():
     seen = {}
 
     class Oracle(Good):
         oracle = True
+        signed = False
 
-        def explain(self, model, x, target, segments, budget, rng, *, delta):
-            seen["delta"] = delta
-            return Explanation(weights=segments.energy(delta), queries=0, seconds=0.1)
+        def explain(self, model, x, target, *, segments, budget, rng, context):
+            seen.setdefault("oracle", context.delta)
+            return Explanation(weights=segments.energy(context.delta))
+
+    class Ranked(Good):
+        def explain(self, model, x, target, *, segments, budget, rng, context):
+            seen.setdefault("ranked", context)
+            return super().explain(model, x, target, segments=segments, budget=budget, rng=rng,
+                                   context=context)
 
     assert failed(Oracle()) == {}
-    assert seen["delta"].shape == (80, 115) and float(seen["delta"].abs().sum()) > 0
+    assert failed(Ranked()) == {}
+    assert seen["oracle"].shape == (80, 115) and float(seen["oracle"].abs().sum()) > 0
+    assert seen["ranked"].delta is None and seen["ranked"].audio is None

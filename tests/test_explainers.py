@@ -11,22 +11,25 @@ from sklearn.metrics import pairwise_distances
 from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
-from explbench.api import ModelAccess
+from explbench.api import ExplainContext, ModelAccess
 from explbench.conformance import toy_audio
 from explbench.registry import explainers
-from explbench.segmentation import grid, top_k
-from explbench.explainers.lime import cosine_to_ones, lime_core, sample_masks
-from toy import DOMAIN, lime_overhead, segment_input, segment_model
+from explbench.segmentation import from_spec, grid, time_segments, top_k
+from explbench.explainers.lime import cosine_to_ones, fit_surrogate, lime_core, sample_masks
+from toy import DOMAIN, lime_overhead, run_explainer, segment_input, segment_model, weights_of
 
 SEG = grid(DOMAIN)
 INDEX = 6  # t1 f2: the segment the toy model looks at
 
 
-def explain(name, index=INDEX, budget=None, seed=0, model=None, x=None, **params):
+def explain(name, index=INDEX, budget=None, seed=0, model=None, x=None, seg=SEG, target=1, **params):
+    """Explain with the registered explainer ``name``; the Explanation's weights are those the
+    protocol scores (a dense map projected by the default aggregation, "mean")."""
     ex = explainers.get(name)(**params)
-    access = ModelAccess(model if model is not None else segment_model(SEG, index), batch_size=256)
-    x = segment_input(SEG, index) if x is None else x
-    e = ex.explain(access, x, 1, SEG, budget, np.random.default_rng(seed))
+    model = model if model is not None else segment_model(seg, index, seg.shape, target=target)
+    x = segment_input(seg, index) if x is None else x
+    e, access = run_explainer(ex, model, x, seg, target=target, budget=budget, seed=seed)
+    e.weights = weights_of(e, seg)
     return e, access
 
 
@@ -38,7 +41,9 @@ def test_cosine_distance_of_zero_row_is_one_and_otherwise_sklearn():
     d = cosine_to_ones(z)
     assert np.all(np.isfinite(d))
     assert d[0] == pytest.approx(0.0, abs=1e-12) and d[1] == 1.0
-    np.testing.assert_allclose(d[2:], pairwise_distances(z, z[:1], metric="cosine").ravel()[2:])
+    exact = pairwise_distances(z.astype(np.float64), z[:1].astype(np.float64), metric="cosine").ravel()
+    np.testing.assert_allclose(d[2:], exact[2:], rtol=0, atol=1e-15)
+    assert d[3] == pytest.approx(1 - 3 / np.sqrt(12), abs=1e-15)
 
 
 def test_sample_masks_first_row_all_ones():
@@ -76,6 +81,34 @@ def test_lime_core_equals_limebase_on_fixed_neighbourhood():
     assert fit.score == pytest.approx(score, abs=1e-8)
 
 
+def test_lime_distances_and_fit_match_the_lime_package_in_float64():
+    """The ``lime`` package draws integer masks, so scikit-learn computes its cosine distances in
+    float64; ours (float32 masks) must give the same distances and surrogate to 1e-9."""
+    rng = np.random.default_rng(11)
+    data = rng.integers(0, 2, size=(2000, SEG.d))  # as lime_image.LimeImageExplainer.data_labels
+    data[0, :] = 1
+    data[7, :] = 0
+    lime_dist = pairwise_distances(data, data[0].reshape(1, -1), metric="cosine").ravel()
+    z = data.astype(np.float32)
+    ours = cosine_to_ones(z)
+    assert ours.dtype == np.float64
+    assert np.max(np.abs(ours[np.arange(2000) != 7] - lime_dist[np.arange(2000) != 7])) <= 1e-12
+    assert ours[7] == 1.0
+
+    steep = 1 / (1 + np.exp(-4 * (z @ rng.standard_normal(SEG.d))))  # float32 distances move this fit by 3e-9
+    labels = np.stack([1 - steep, steep], axis=1)
+    fit = fit_surrogate(z, labels, 1, kernel_width=0.25, alpha=1.0)
+    base = LimeBase(lambda d: np.sqrt(np.exp(-(d**2) / 0.25**2)))
+    intercept, coefs, score, _ = base.explain_instance_with_data(
+        data, labels, np.where(data.any(axis=1), lime_dist, 1.0), 1, SEG.d,
+        feature_selection="none", model_regressor=Ridge(alpha=1, fit_intercept=True))
+    expected = np.zeros(SEG.d)
+    for i, c in coefs:
+        expected[i] = c
+    np.testing.assert_allclose(fit.weights, expected, rtol=0, atol=1e-9)
+    assert abs(fit.intercept - intercept) <= 1e-9 and abs(fit.score - score) <= 1e-9
+
+
 @pytest.mark.parametrize("index", [0, 6, 19])
 def test_lime_ranks_the_deciding_segment_first(index):
     e, access = explain("lime", index=index)
@@ -83,6 +116,10 @@ def test_lime_ranks_the_deciding_segment_first(index):
     assert e.weights.shape == (SEG.d,) and e.weights.dtype == np.float64
     assert e.queries == access.queries == 1024
     assert 0 < e.score <= 1 and e.intercept is not None and e.seconds > 0
+    raw = explainers.get("lime")().explain(ModelAccess(segment_model(SEG, index)), segment_input(SEG, index), 1,
+                                            segments=SEG, budget=64, rng=np.random.default_rng(0),
+                                            context=ExplainContext())
+    assert raw.queries == 0 and raw.seconds == 0  # bookkeeping is the harness's
 
 
 def test_lime_sizes_samples_to_budget():
@@ -123,9 +160,9 @@ def test_oracle_norm_is_segment_energy():
     rng = np.random.default_rng(1)
     delta = torch.from_numpy(rng.standard_normal(DOMAIN).astype(np.float32))
     ex = explainers.get("oracle-norm")()
-    assert ex.oracle
-    access = ModelAccess(segment_model(SEG, INDEX))
-    e = ex.explain(access, segment_input(SEG, INDEX), 1, SEG, None, rng, delta=delta)
+    assert ex.oracle and not ex.signed
+    e, access = run_explainer(ex, segment_model(SEG, INDEX), segment_input(SEG, INDEX), SEG,
+                              context=ExplainContext(delta=delta))
     np.testing.assert_allclose(e.weights, SEG.energy(delta))
     expected = np.array([(delta.double() ** 2 * SEG.masks[i]).sum().item() for i in range(SEG.d)])
     np.testing.assert_allclose(e.weights, expected, rtol=1e-9)
@@ -192,8 +229,8 @@ def test_occlusion_is_drop_per_segment_with_d_plus_one_queries():
 def test_gradient_methods_size_to_budget(name, param, budget):
     e, access = explain(name, budget=budget)
     assert e.queries == access.queries == budget and e.extra[param] == budget
-    assert e.dense.shape == DOMAIN
-    np.testing.assert_allclose(e.weights, SEG.project(e.dense))
+    assert e.dense.shape == DOMAIN  # no weights of their own: the harness aggregates the map
+    np.testing.assert_allclose(e.weights, SEG.project(e.dense, "mean"))
 
 
 def test_smoothgrad_is_seeded_and_leaves_global_rng():
@@ -223,15 +260,78 @@ def test_deeplift_falls_back_when_a_module_is_reused():
         explain("deeplift", model=Reused().eval(), fallback=False)
 
 
-def test_every_explainer_leaves_input_untouched_and_reports_seconds():
+def test_every_explainer_leaves_input_untouched_and_leaves_bookkeeping_to_the_harness():
     x = segment_input(SEG, INDEX)
     for name in explainers.names():
         before = x.clone()
         ex = explainers.get(name)()
-        kw = {"delta": torch.ones(DOMAIN)} if ex.oracle else {}
-        if ex.needs_audio:  # audiolime: the conformance check's synthetic waveform
-            kw["audio"] = toy_audio()
-        e = ex.explain(ModelAccess(segment_model(SEG, INDEX), batch_size=256), x, 1, SEG, 64,
-                       np.random.default_rng(0), **kw)
+        context = ExplainContext(delta=torch.ones(DOMAIN) if ex.oracle else None,
+                                 audio=toy_audio(stems=ex.oracle) if ex.needs_audio else None)
+        e = ex.explain(ModelAccess(segment_model(SEG, INDEX), batch_size=256), x, 1, segments=SEG,
+                       budget=64, rng=np.random.default_rng(0), context=context)
         assert torch.equal(x, before), name
-        assert e.seconds >= 0, name
+        assert e.queries == 0 and e.seconds == 0, name
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+@pytest.mark.parametrize("name, params, signed", [
+    ("saliency", {}, False), ("saliency", {"abs": False}, True), ("smoothgrad", {}, False),
+    ("smoothgrad", {"abs": False}, True), ("oracle-norm", {}, False), ("lime", {}, True),
+    ("kernelshap", {}, True), ("occlusion", {}, True), ("integrated-gradients", {}, True),
+    ("input-x-gradient", {}, True), ("gradient-shap", {}, True), ("deeplift", {}, True),
+    ("random", {}, True), ("audiolime", {}, True), ("slime-time", {}, True),
+])
+def test_signed_says_whether_weights_can_be_negative(name, params, signed):
+    ex = explainers.get(name)(**params)
+    assert ex.signed is signed
+    if name in ("saliency", "smoothgrad") and not signed:
+        e, _ = explain(name, **params)  # absolute gradients: never negative
+        assert e.dense.min() >= 0 and e.weights.min() >= 0
+
+
+def test_every_explainer_is_declared_signed_or_unsigned_truthfully_on_a_signed_model():
+    """Explainers declared signed show negative weights somewhere on a model with positive and
+    negative evidence (the input x gradient of a linear model pointing both ways)."""
+    lin = nn.Linear(DOMAIN[0] * DOMAIN[1], 2)
+    with torch.no_grad():
+        w = torch.from_numpy(np.random.default_rng(0).standard_normal(DOMAIN[0] * DOMAIN[1]).astype(np.float32))
+        lin.weight.copy_(torch.stack([-w, w]) / 100)
+        lin.bias.zero_()
+    model = nn.Sequential(nn.Flatten(), lin, nn.Softmax(dim=1)).eval()
+    e, _ = explain("saliency", model=model, x=torch.ones(DOMAIN), abs=False)
+    assert e.weights.min() < 0 < e.weights.max()
+    e, _ = explain("saliency", model=model, x=torch.ones(DOMAIN))
+    assert e.weights.min() >= 0
+
+
+# --------------------------------------------------------------------------- other geometries
+
+
+ONE_D = (1800,)
+
+
+@pytest.mark.parametrize("name", ["lime", "kernelshap", "occlusion", "integrated-gradients", "saliency",
+                                  "smoothgrad", "deeplift", "slime-time"])
+def test_explainers_work_on_a_waveform_domain_with_time_segments(name):
+    seg = from_spec("time:6", ONE_D)
+    assert seg.shape == ONE_D and seg.d == 6
+    e, access = explain(name, index=4, seg=seg, budget=128)
+    assert e.weights.shape == (6,) and top_k(e.weights, 1)[0] == 4, e.weights
+
+
+def test_slime_freq_refuses_a_domain_without_frequencies():
+    with pytest.raises(ValueError, match="no frequency axis"):
+        explain("slime-freq", index=4, seg=from_spec("time:6", ONE_D))
+
+
+@pytest.mark.parametrize("target", [0, 1])
+def test_slime_time_follows_a_time_major_domain(target):
+    seg = grid((115, 80), 5, 4, time_axis=0)  # frames x bands
+    assert seg.time_dim == 0
+    e, _ = explain("slime-time", index=INDEX, seg=seg, target=target)
+    comps = time_segments((115, 80), 10, time_axis=0)
+    assert comps.masks[0, :11].all() and not comps.masks[0, 12:].any()  # time blocks along axis 0
+    by_time_block = e.weights.reshape(5, 4).sum(axis=1)
+    assert np.argmax(by_time_block) == INDEX // 4

@@ -94,8 +94,50 @@ def test_project_equals_per_segment_sums():
     batch = seg.project(np.stack([dense, 2 * dense]))
     np.testing.assert_allclose(batch, np.stack([sums, 2 * sums]), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(seg.energy(dense), [np.sum(dense[lab == i] ** 2) for i in range(20)])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mean_pos"):
         seg.project(dense, reduce="max")
+
+
+def test_project_positive_and_absolute_means_on_uneven_segments():
+    seg = grid((37, 50), 3, 2)  # segments of 17 or 16 frames x 18 or 19 bands
+    rng = np.random.default_rng(2)
+    dense = rng.normal(size=(37, 50))
+    lab = seg.labels()
+    sizes = np.array([(lab == i).sum() for i in range(seg.d)])
+    assert len(set(sizes.tolist())) > 1
+    expected = {
+        "sum": [dense[lab == i].sum() for i in range(seg.d)],
+        "mean": [dense[lab == i].mean() for i in range(seg.d)],
+        "mean_pos": [np.maximum(dense[lab == i], 0).mean() for i in range(seg.d)],
+        "mean_abs": [np.abs(dense[lab == i]).mean() for i in range(seg.d)],
+    }
+    for reduce, values in expected.items():
+        np.testing.assert_allclose(seg.project(dense, reduce=reduce), values, rtol=1e-12, atol=1e-12)
+    # a segment whose relevance cancels: signed means miss it, mean_abs and mean_pos find it
+    dense = np.zeros((37, 50))
+    cells = np.argwhere(lab == 4)
+    dense[tuple(cells[::2].T)] = 1.0
+    dense[tuple(cells[1::2].T)] = -1.0
+    dense[lab == 1] = 0.01
+    assert top_k(seg.project(dense, "mean_abs"), 1)[0] == 4
+    assert top_k(seg.project(dense, "mean_pos"), 1)[0] == 4
+    assert top_k(seg.project(dense, "mean"), 1)[0] != 4
+
+
+def test_top_k_breaks_ties_uniformly_with_a_generator():
+    w = np.array([0.0, 2.0, 1.0, 1.0, 1.0, -1.0])
+    counts = np.zeros(6)
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        order = top_k(w, 6, rng)
+        assert order[0] == 1 and order[-1] == 5 and order[4] == 0  # untied places never move
+        counts[order[1]] += 1
+    assert counts[[0, 1, 5]].sum() == 0
+    np.testing.assert_allclose(counts[2:5] / 3000, 1 / 3, atol=4 * np.sqrt(2 / 9 / 3000))
+    # reproducible under a seed; without one, index order
+    a, b = top_k(np.zeros(20), 20, np.random.default_rng(5)), top_k(np.zeros(20), 20, np.random.default_rng(5))
+    assert a.tolist() == b.tolist() and a.tolist() != list(range(20))
+    assert top_k(np.zeros(20), 20).tolist() == list(range(20))
 
 
 def test_top_k_order_and_ties():
@@ -135,6 +177,32 @@ def test_from_spec(spec, d):
     seg = from_spec(spec, SHAPE)
     assert seg.d == d
     assert_partition(seg)
+
+
+def test_time_major_grid_keeps_segment_meaning():
+    band_major = grid(SHAPE)
+    time_major = grid(SHAPE[::-1], time_axis=0)  # frames x bands
+    assert time_major.shape == (115, 80) and time_major.time_dim == 0 and band_major.time_dim == 1
+    assert_partition(time_major)
+    for i in range(20):  # segment i is the same block of the same bands and frames
+        torch.testing.assert_close(time_major.masks[i], band_major.masks[i].T)
+    assert time_major.names == band_major.names
+    t = from_spec("time:5", (115, 80), time_axis=0)
+    assert set(np.unique(t.masks.numpy().sum(axis=2))) == {0.0, 80.0}  # a time segment spans every band
+
+
+def test_one_dimensional_domain_takes_time_segments_only():
+    seg = from_spec("time:4", (1000,))
+    assert seg.shape == (1000,) and seg.d == 4 and seg.time_dim == 0
+    assert_partition(seg)
+    assert seg.masks[1, 250:500].all() and not seg.masks[1, :250].any()
+    assert from_spec("grid:4x1", (1000,)).d == 4
+    with pytest.raises(ValueError, match="no frequency axis"):
+        from_spec("grid:5x4", (1000,))
+    with pytest.raises(ValueError, match="no frequency axis"):
+        from_spec("freq:4", (1000,))
+    with pytest.raises(ValueError, match="1-D .* or 2-D"):
+        grid((4, 4, 4))
 
 
 def test_from_spec_uneven_split_still_partitions():

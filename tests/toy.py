@@ -1,7 +1,8 @@
 """Toy models shared by the explainer tests.
 
 ``segment_model`` depends on exactly one grid segment, so every sound explainer must rank that
-segment first. ``realistic_cnn`` is a randomly initialised Schlueter-Lehner-shaped CNN
+segment first. ``run_explainer`` calls an explainer as the harness does; ``ToyTask`` wraps a
+classifier as a task for the protocol's Scorer. ``realistic_cnn`` is a randomly initialised Schlueter-Lehner-shaped CNN
 (80 x 115 log-mel -> 2 classes) for overhead measurements:
 
     python tests/toy.py            # LIME overhead at 1024 samples vs the pure forward
@@ -13,6 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from explbench.api import ExplainContext, Explainer, ModelAccess, Task, call_explain
+from explbench.conformance import _ToyFrontEnd, known_cause_model
+from explbench.protocol import validate_explanation
 from explbench.segmentation import Segmentation, grid
 
 DOMAIN = (80, 115)
@@ -21,20 +25,16 @@ DOMAIN = (80, 115)
 def segment_model(
     segments: Segmentation,
     index: int,
-    domain_shape: tuple[int, int] = DOMAIN,
+    domain_shape: tuple[int, ...] = DOMAIN,
     threshold: float = 0.5,
     scale: float = 4.0,
+    target: int = 1,
 ) -> nn.Module:
     """Classifier whose output depends only on the mean of segment ``index``.
 
-    ``p(class 1) = sigmoid(2 * scale * (mean of x over segment index - threshold))``, built from
-    ``nn`` modules only (Flatten, Linear, Softmax) so that every captum method applies.
-
-    Parameters
-    ----------
-    segments : Segmentation over ``domain_shape``
-    index : int
-        The segment that decides the output.
+    ``p(target) = sigmoid(2 * scale * (mean of x over segment index - threshold))``, built from
+    ``nn`` modules only (Flatten, Linear, Softmax) so that every captum method applies
+    (:func:`explbench.conformance.known_cause_model`).
 
     Returns
     -------
@@ -42,15 +42,50 @@ def segment_model(
     """
     if tuple(segments.shape) != tuple(domain_shape):
         raise ValueError(f"segments cover {segments.shape}, not {domain_shape}")
-    m = segments.masks[index].reshape(-1).to(torch.float32)
-    m = m / m.sum()
-    with torch.random.fork_rng(devices=[]):
-        lin = nn.Linear(m.numel(), 2)
-    with torch.no_grad():
-        lin.weight.copy_(torch.stack([-scale * m, scale * m]))
-        lin.bias.copy_(torch.tensor([scale * threshold, -scale * threshold]))
-    model = nn.Sequential(nn.Flatten(), lin, nn.Softmax(dim=1))
-    return model.eval().requires_grad_(False)
+    return known_cause_model(segments, index, target, threshold, scale)
+
+
+def run_explainer(explainer: Explainer, model: nn.Module, x: torch.Tensor, segments: Segmentation,
+                  target: int = 1, budget: int | None = None, seed: int = 0,
+                  context: ExplainContext | None = None, batch_size: int = 256):
+    """``explainer.explain`` called as the harness calls it; returns (Explanation, ModelAccess).
+
+    The Explanation's ``queries`` and ``seconds`` are filled in as the harness does.
+    """
+    access = ModelAccess(model, batch_size=batch_size)
+    e, seconds = call_explain(explainer, access, x, target, segments=segments, budget=budget,
+                              rng=np.random.default_rng(seed), context=context or ExplainContext())
+    e.queries, e.seconds = access.queries, seconds
+    return e, access
+
+
+def weights_of(e, segments: Segmentation, aggregation: str = "mean") -> np.ndarray:
+    """The weights the protocol scores (its validation; a dense map projected by ``aggregation``)."""
+    return validate_explanation(e, segments, "explainer", aggregation)
+
+
+class ToyTask(Task):
+    """A task around a given classifier, for the Scorer: two classes, argmax decision, the
+    conformance check's log band spectrogram as its front-end (so audio explainers work)."""
+
+    name = "toy"
+    classes = ("off", "on")
+    sample_rate = 22050
+    excerpt_samples = 36934
+
+    def __init__(self, model: nn.Module, domain_shape: tuple[int, ...] = DOMAIN) -> None:
+        self.model = model
+        self.domain_shape = tuple(domain_shape)
+        self._frontend = _ToyFrontEnd().eval()
+
+    def to_domain(self, audio: torch.Tensor) -> torch.Tensor:
+        return self._frontend(audio)
+
+    def classifier(self) -> nn.Module:
+        return self.model
+
+    def excerpts(self, split, n, seed):  # pragma: no cover - the toy task has no data
+        raise NotImplementedError
 
 
 def segment_input(segments: Segmentation, index: int, seed: int = 0, lift: float = 1.0) -> torch.Tensor:
@@ -110,14 +145,12 @@ class TimedModel(nn.Module):
 def lime_overhead(n_samples: int = 1024, model: nn.Module | None = None, batch_size: int = 8,
                   seed: int = 0) -> dict[str, float]:
     """Seconds of one LIME explanation, of the model forwards inside it, and the rest."""
-    from explbench.api import ModelAccess
     from explbench.explainers.lime import Lime
 
     seg = grid(DOMAIN)
     timed = TimedModel(model if model is not None else realistic_cnn(seed))
     x = segment_input(seg, 5, seed)
-    access = ModelAccess(timed, batch_size=batch_size)
-    e = Lime(n_samples=n_samples).explain(access, x, 1, seg, None, np.random.default_rng(seed))
+    e, _ = run_explainer(Lime(n_samples=n_samples), timed, x, seg, seed=seed, batch_size=batch_size)
     forward = timed.seconds
     return {
         "n_samples": n_samples, "total_s": e.seconds, "forward_s": forward,
