@@ -53,8 +53,28 @@ def test_committed_model_quality_on_fresh_test_songs():
 
 
 def test_unknown_task_lists_known_ones():
-    with pytest.raises(registry.UnknownName, match="Known tasks: svd-synth"):
+    with pytest.raises(registry.UnknownName, match="Known tasks: audio-folder, svd-jamendo, svd-synth, vad-silero"):
         registry.tasks.get("svd-jamendo-nope")
+
+
+def test_svd_synth_passes_check_task_and_declares_its_hooks():
+    from explbench.task import has_hook
+    from explbench.task_checks import assert_task_conforms
+
+    task = SVDSynth()
+    assert_task_conforms(task, n=8, seed=4)
+    for hook in ("magnitude", "magnitude_to_domain", "band_frequencies", "resynthesize", "sonify", "stems"):
+        assert has_hook(task, hook), hook
+    assert task.band_frequencies.shape == (80,) and 27.5 < task.band_frequencies[0] < task.band_frequencies[-1] < 8000
+
+
+def test_per_cluster_limits_excerpts_per_song_and_class():
+    from collections import Counter
+
+    ex = list(SVDSynth().excerpts("test", 12, seed=3, per_cluster=1))
+    per = Counter((e.song_seed, e.label) for e in ex)
+    assert max(per.values()) == 1 and len(ex) == 12
+    assert all(isinstance(e.info["has_choir"], bool) for e in ex)
 
 
 def test_training_runs_and_writes_loadable_weights(tmp_path):

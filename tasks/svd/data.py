@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from explbench.api import Excerpt
+from explbench.task import Excerpt
 from explbench.tasks.svd.frontend import EXCERPT_FRAMES, EXCERPT_SAMPLES, FRAME, HOP, LogMel
 
 #: first song seed of each split; a split owns SPLIT_SIZE consecutive seeds
@@ -58,6 +58,7 @@ class RenderedSong:
     stems : dict of str to np.ndarray, shape (n,)
     labels : np.ndarray, shape (T,), int8 — 1 where the frame's centre is sung
     logmel : torch.Tensor, shape (80, T)
+    has_choir : bool — a General MIDI choir patch plays in the accompaniment
     """
 
     seed: int
@@ -65,6 +66,7 @@ class RenderedSong:
     stems: dict[str, np.ndarray]
     labels: np.ndarray
     logmel: torch.Tensor
+    has_choir: bool = False
 
 
 def load_song(seed: int, frontend: LogMel, duration: float = 20.0) -> RenderedSong:
@@ -75,7 +77,8 @@ def load_song(seed: int, frontend: LogMel, duration: float = 20.0) -> RenderedSo
     labels = frame_labels(song, hop=HOP, frame=FRAME)
     with torch.inference_mode():
         logmel = frontend(torch.from_numpy(song.mix)[None])[0]
-    return RenderedSong(int(seed), song.mix, dict(song.stems), labels, logmel.clone())
+    return RenderedSong(int(seed), song.mix, dict(song.stems), labels, logmel.clone(),
+                        bool(song.info.get("has_choir", False)))
 
 
 def excerpt_starts(labels: np.ndarray, rng: np.random.Generator, per_class: int) -> list[tuple[int, int]]:
@@ -134,6 +137,7 @@ def iter_excerpts(
                 song_seed=song.seed,
                 offset=a / 22050.0,
                 stems={k: v[sl].copy() for k, v in song.stems.items()},
+                info={"has_choir": song.has_choir},
             )
     if want[0] > 0 or want[1] > 0:
         raise RuntimeError(

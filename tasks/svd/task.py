@@ -7,14 +7,16 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+import librosa
 import numpy as np
 import torch
 
-from explbench.api import Excerpt, Task
 from explbench.audio import validate
 from explbench.registry import register_task
+from explbench.task import Excerpt, Task
 from explbench.tasks.svd.data import iter_excerpts
-from explbench.tasks.svd.frontend import EXCERPT_FRAMES, EXCERPT_SAMPLES, HOP, N_MELS, SAMPLE_RATE, LogMel
+from explbench.tasks.svd.frontend import (EXCERPT_FRAMES, EXCERPT_SAMPLES, FMAX, FMIN, HOP, N_MELS, SAMPLE_RATE,
+                                         LogMel)
 from explbench.tasks.svd.model import Probabilities, SchlueterCNN
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -53,6 +55,10 @@ class SVDSynth(Task):
     excerpt_samples = EXCERPT_SAMPLES
     domain_shape = (N_MELS, EXCERPT_FRAMES)
     domain_axes = ("mel band", "frame")
+    #: centre frequencies (Hz) of the 80 mel bands (Slaney mel, 27.5 Hz to 8 kHz)
+    band_frequencies = librosa.mel_frequencies(N_MELS + 2, fmin=FMIN, fmax=FMAX)[1:-1]
+    frame_rate = SAMPLE_RATE / HOP
+    stems = ("vocals", "accompaniment")
 
     def __init__(self, weights: str | os.PathLike | None = None, device: str = "cpu",
                  song_duration: float = 20.0) -> None:
@@ -150,5 +156,8 @@ class SVDSynth(Task):
 
     # -- data --------------------------------------------------------------------------------
 
-    def excerpts(self, split: str, n: int, seed: int) -> Iterator[Excerpt]:
-        return iter_excerpts(split, n, seed, self.frontend, duration=self.song_duration)
+    def excerpts(self, split: str, n: int, seed: int, per_cluster: int | None = None) -> Iterator[Excerpt]:
+        """``n`` balanced excerpts of ``split``; at most ``per_cluster`` of each class per song
+        (default 4)."""
+        per_song = 8 if per_cluster is None else 2 * int(per_cluster)
+        return iter_excerpts(split, n, seed, self.frontend, per_song=per_song, duration=self.song_duration)

@@ -1,0 +1,1 @@
+"""Voice activity detection by the pretrained silero-vad model on svd-synth's songs."""
