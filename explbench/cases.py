@@ -2,7 +2,8 @@
 
 A case holds a clean input ``x`` and a modified input ``x_mod`` in the explanation domain whose
 decisions differ, the perturbation ``delta = x_mod - x``, and (for localised and planted cases)
-the exact set of scoring segments carrying the cause.
+the set of scoring segments the perturbation is confined to, with those of them that are
+individually necessary for the flip.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-CASE_FORMAT = "1"
+CASE_FORMAT = "2"  # 2: necessary_segments, info["cluster"]
 
 
 @dataclass
@@ -38,7 +39,9 @@ class Case:
     domain : str
         Where the perturbation was made: "spectrogram", "waveform", "planted", …
     true_segments : tuple of int, optional
-        The exact cause S* (localised and planted cases), indices into the scoring grid.
+        The claimed cause S (localised and planted cases), indices into the scoring grid:
+        ``x + M(S) * delta`` is decided as ``target`` (S *suffices*), and every segment of S
+        carries perturbation energy ``> 0``. S need not be minimal.
     audio : np.ndarray, optional, shape (n_samples,)
         The clean excerpt's waveform (for listening).
     audio_mod : np.ndarray, optional, shape (n_samples,)
@@ -46,7 +49,12 @@ class Case:
     stems : dict of str to np.ndarray, optional
         Sources of the clean excerpt, each of shape (n_samples,), adding up to ``audio``.
     info : dict
-        JSON-serialisable details: song seed, offset, iterations, parent case, k, …
+        JSON-serialisable details: ``cluster`` (str, the unit of independence; svd-synth: the
+        song), song seed, offset, iterations, parent case, k, ``minimal``, …
+    necessary_segments : tuple of int, optional
+        Those of ``true_segments`` (in their order) whose removal un-flips the decision: applying
+        ``delta`` on S minus that one segment is *not* decided as ``target``. Computed by a
+        leave-one-segment-out test (one forward per segment of S). None where there is no S.
     """
 
     case_id: str
@@ -61,6 +69,14 @@ class Case:
     audio_mod: np.ndarray | None = None
     stems: dict[str, np.ndarray] | None = None
     info: dict = field(default_factory=dict)
+    necessary_segments: tuple[int, ...] | None = None
+
+    @property
+    def minimal(self) -> bool | None:
+        """Whether every claimed segment is individually necessary (None without a claim)."""
+        if self.true_segments is None or self.necessary_segments is None:
+            return None
+        return set(self.necessary_segments) == set(self.true_segments)
 
     @property
     def delta(self) -> np.ndarray:
@@ -96,6 +112,8 @@ def save_cases(path: Path, cases: list[Case], stats: dict) -> None:
             "case_id": c.case_id, "generator": c.generator, "original": int(c.original),
             "target": int(c.target), "domain": c.domain,
             "true_segments": None if c.true_segments is None else [int(s) for s in c.true_segments],
+            "necessary_segments": (None if c.necessary_segments is None
+                                   else [int(s) for s in c.necessary_segments]),
             "stems": sorted(c.stems) if c.stems else None,
             "info": c.info,
         })
@@ -118,12 +136,13 @@ def load_cases(path: Path) -> tuple[list[Case], dict]:
         cases = []
         for i, m in enumerate(meta["cases"]):
             arr = {name: (z[f"{i}/{name}"] if f"{i}/{name}" in z.files else None) for name in _ARRAYS}
-            ts = m["true_segments"]
+            ts, ns = m["true_segments"], m.get("necessary_segments")
             stems = {k: z[f"{i}/stem/{k}"] for k in m.get("stems") or []} or None
             cases.append(Case(
                 case_id=m["case_id"], generator=m["generator"], x=arr["x"], x_mod=arr["x_mod"],
                 original=m["original"], target=m["target"], domain=m["domain"],
                 true_segments=None if ts is None else tuple(ts), audio=arr["audio"],
                 audio_mod=arr["audio_mod"], stems=stems, info=m["info"],
+                necessary_segments=None if ns is None else tuple(ns),
             ))
     return cases, meta["stats"]

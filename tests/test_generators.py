@@ -142,6 +142,7 @@ def test_attacks_flip_within_eps(request, task, run_name):
     for name, d in dirs.items():
         assert d["succeeded"] == N // 2 == sum(c.direction(task.classes) == name for c in cases)
         assert 0 < d["success_rate"] <= 1
+    assert stats["n_clusters"] == len({c.info["cluster"] for c in cases}) == len(cases)
     for i, c in enumerate(cases):
         assert c.case_id == f"{stats['generator']}/{i:04d}"
         assert c.x.shape == c.x_mod.shape == task.domain_shape
@@ -194,11 +195,36 @@ def test_localized(task, seg, spec_run, wave_run):
         p = by_id[c.info["parent"]]
         k = c.info["k"]
         assert c.case_id == f"localized-k{k}/{p.case_id}"
-        assert list(c.true_segments) == top_k(seg.energy(p.delta), k).tolist()
+        energy = seg.energy(p.delta)
+        assert list(c.true_segments) == top_k(energy, k).tolist()
+        assert (energy[list(c.true_segments)] > 0).all()  # never a segment without perturbation
         m = seg.mask(np.isin(np.arange(seg.d), c.true_segments).astype(np.float32)).numpy()
         np.testing.assert_array_equal(c.x_mod, p.x + m * p.delta)
         assert not (c.delta * (1 - m)).any()
-    assert stats["per_k"]["k5"]["flipped"] == sum(c.info["k"] == 5 for c in cases)
+        assert c.info["cluster"] == p.info["cluster"] == str(p.info["song_seed"])
+        assert_necessity(task, seg, c)
+    for k in (1, 3, 5):
+        e = stats["per_k"][f"k{k}"]
+        mine = [c for c in cases if c.info["k"] == k]
+        assert e["flipped"] == e["kept"] == len(mine)
+        assert e["minimal"] == sum(c.minimal for c in mine)
+        assert e["skipped_support"] == sum(int((seg.energy(p.delta) > 0).sum() < k) for p in parents)
+    assert all(c.minimal for c in cases if c.info["k"] == 1)
+    assert stats["n_clusters"] == len({c.info["cluster"] for c in cases})
+    only, ostats = Localized(ks=(1, 3, 5), minimal_only=True).derive(task, seg, parents, seed=0, progress=False)
+    assert [c.case_id for c in only] == [c.case_id for c in cases if c.minimal]
+    assert ostats["per_k"]["k3"]["minimal"] == stats["per_k"]["k3"]["minimal"]
+
+
+def assert_necessity(task, seg, c) -> None:
+    """``necessary_segments`` is exactly the set of claimed segments whose removal un-flips."""
+    expect = []
+    for s in c.true_segments:
+        z = np.isin(np.arange(seg.d), [t for t in c.true_segments if t != s]).astype(np.float32)
+        if decisions(task, (c.x + seg.mask(z).numpy() * c.delta)[None])[0] != c.target:
+            expect.append(s)
+    assert c.necessary_segments == tuple(expect), c.case_id
+    assert c.minimal == c.info["minimal"] == (set(expect) == set(c.true_segments))
 
 
 def test_planted(task, seg, planted_run):
@@ -213,6 +239,9 @@ def test_planted(task, seg, planted_run):
         inside = np.isin(np.arange(seg.d), c.true_segments)
         assert not e[~inside].any() and (e[inside] > 0).all()
         assert 0 < c.info["amplitude"] <= Planted().max_amplitude
+        assert_necessity(task, seg, c)
+    assert stats["n_clusters"] == len({c.info["cluster"] for c in cases}) == len(cases)
+    assert sum(v["minimal"] for v in stats["cases_per_k"].values()) == sum(c.minimal for c in cases)
 
 
 def test_planted_deterministic(task, seg, planted_run):
@@ -239,8 +268,9 @@ def test_save_load_roundtrip(tmp_path, task, seg, wave_run, planted_run):
         assert a.stems is not None and sorted(a.stems) == sorted(b.stems) == ["accompaniment", "voice"]
         for k in a.stems:
             np.testing.assert_array_equal(a.stems[k], b.stems[k])
-        assert (a.case_id, a.generator, a.original, a.target, a.domain, a.true_segments) == (
-            b.case_id, b.generator, b.original, b.target, b.domain, b.true_segments)
+        assert (a.case_id, a.generator, a.original, a.target, a.domain, a.true_segments,
+                a.necessary_segments) == (b.case_id, b.generator, b.original, b.target, b.domain,
+                                          b.true_segments, b.necessary_segments)
         assert json_roundtrip(a.info) == b.info
 
 

@@ -6,6 +6,10 @@ and in its default ``eps``/``eta``/``alpha`` (paper: waveform 0.01 / 3e-4 / 2, s
 0.1 / 5e-4 / 15). A task may override them with a class attribute
 ``attack_defaults = {"cw-waveform": {"eps": …}, …}`` (keys: generator name or attack space);
 constructor arguments override both.
+
+Excerpts are spread over clusters (the task's unit of independence, svd-synth: the song): at
+most ``per_cluster`` excerpts of one cluster are attacked (default 1), so n cases come from
+about n clusters.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from tqdm import tqdm
 from explbench.api import Task
 from explbench.cases import Case
 from explbench.generators.attack import AttackConfig, Item, Outcome, attack_stream
-from explbench.generators.common import (Drawn, decided_excerpts, direction_name, n_classes, rate, split_n,
+from explbench.generators.common import (ClusterQuota, Drawn, check_per_cluster, decided_excerpts,
+                                         direction_name, generator_version, n_classes, rate, split_n,
                                          stems_of)
 from explbench.registry import register_generator
 from explbench.segmentation import Segmentation
@@ -45,20 +50,24 @@ class _CarliniWagner:
         Excerpts attacked at once.
     cap_factor : int
         At most ``cap_factor`` times the wanted number of excerpts are attacked per direction.
+    per_cluster : int or None
+        At most this many excerpts of one cluster are attacked (default 1; None: no limit).
     """
 
     name: ClassVar[str] = ""
     space: ClassVar[str] = ""
     defaults: ClassVar[dict[str, float]] = {}
     description: ClassVar[str] = ""
+    version: ClassVar[str] = generator_version(__file__)
 
     def __init__(self, eps: float | None = None, eta: float | None = None, alpha: float | None = None,
                  max_iter: int | None = None, confidence: float | None = None, batch_size: int = 16,
-                 cap_factor: int = 3) -> None:
+                 cap_factor: int = 3, per_cluster: int | None = 1) -> None:
         self.eps, self.eta, self.alpha, self.max_iter = eps, eta, alpha, max_iter
         self.confidence = confidence
         self.batch_size = batch_size
         self.cap_factor = cap_factor
+        self.per_cluster = check_per_cluster(per_cluster)
 
     # -- the attack space (what differs between the two generators) ---------------------------
 
@@ -126,8 +135,9 @@ class _CarliniWagner:
         skipped, flipped_in_attack, recheck_failed = [0] * n_cls, [0] * n_cls, [0] * n_cls
         iters_ok: list[list[int]] = [[] for _ in range(n_cls)]
         iters_all: list[list[int]] = [[] for _ in range(n_cls)]
+        quota = ClusterQuota(self.per_cluster)
         stream = decided_excerpts(task, clf, split, self.cap_factor * max(n, 1) * n_cls, seed,
-                                  self.batch_size)
+                                  self.batch_size, self.per_cluster)
         pending: dict[int, tuple[Drawn, torch.Tensor]] = {}
         done: list[tuple[Drawn, torch.Tensor, torch.Tensor, Outcome, torch.Tensor]] = []
         state = {"drawn": 0, "exhausted": n <= 0}
@@ -146,6 +156,8 @@ class _CarliniWagner:
                 c = dr.original
                 if not open_slot(c):
                     skipped[c] += 1
+                    continue
+                if not quota.admit(dr.cluster):
                     continue
                 attempted[c] += 1
                 inflight[c] += 1
@@ -216,7 +228,11 @@ class _CarliniWagner:
             "split": split, "seed": int(seed), "n_requested": int(n),
             "n_cases": len(cases),
             "empty": not cases,
+            "per_cluster": self.per_cluster,
+            "n_clusters": len({c.info["cluster"] for c in cases}),
+            "clusters_attempted": len(quota.taken),
             "excerpts_drawn": state["drawn"],
+            "excerpts_refused_cluster_full": quota.refused,
             "directions": directions,
             "attempted": total_attempted,
             "succeeded": sum(succeeded),
@@ -251,6 +267,7 @@ class _CarliniWagner:
             audio_mod=audio_mod,
             stems=stems_of(dr),
             info={
+                "cluster": dr.cluster,
                 "song_seed": int(dr.excerpt.song_seed),
                 "offset": float(dr.excerpt.offset),
                 "label": int(dr.excerpt.label),

@@ -3,9 +3,17 @@
 For excerpts the model decides as ``source_class`` (svd: no voice), k segments S* are drawn
 at random (seeded), a voice-like pattern P confined to M(S*) is scaled by an amplitude ``a``
 (log-mel units) and mixed into the excerpt, ``a`` growing geometrically and then refined by
-bisection until the decision becomes ``target_class``. The cause is exactly S*: the perturbation
-is zero outside M(S*) and non-zero in every segment of S*. Model-agnostic: only the classifier
-on the explanation domain is queried, under ``torch.inference_mode``.
+bisection until the decision becomes ``target_class``.
+
+What is known about such a case: S* *suffices* (the perturbation is zero outside M(S*), non-zero
+in every segment of S*, and flips the decision). S* need not be minimal: the model may not look
+at every segment of it. A leave-one-segment-out test (k extra forwards per case) records in
+``necessary_segments`` those segments of S* whose removal un-flips the decision; the case is
+*minimal* when that is all of S*. ``minimal_only`` keeps only minimal cases.
+
+Excerpts are spread over clusters (the task's unit of independence, svd-synth: the song): at
+most ``per_cluster`` excerpts of one cluster are tried (default 1). Model-agnostic: only the
+classifier on the explanation domain is queried, under ``torch.inference_mode``.
 """
 
 from __future__ import annotations
@@ -20,8 +28,9 @@ from tqdm import tqdm
 
 from explbench.api import Task
 from explbench.cases import Case
-from explbench.generators.common import (Drawn, decide, decided_excerpts, direction_name, n_classes, rate,
-                                         stems_of)
+from explbench.generators.common import (ClusterQuota, Drawn, check_per_cluster, decide, decided_excerpts,
+                                         direction_name, generator_version, minimal_counts, n_classes,
+                                         necessary_segments, rate, stems_of)
 from explbench.generators.patterns import PATTERN_KINDS, band_centres, make_pattern
 from explbench.registry import register_generator
 from explbench.segmentation import Segmentation
@@ -57,23 +66,31 @@ class Planted:
         Frequency range of the domain's mel bands (used when the task has no
         ``band_frequencies`` attribute).
     frame_rate : float
-        Frames per second of the domain (svd: 22050 / 315).
+        Frames per second of the domain (svd: 22050 / 315; used when the task has no
+        ``frame_rate`` attribute).
     source_class, target_class : int
         Excerpts decided as ``source_class`` are planted until decided as ``target_class``.
     batch_size : int
     cap_factor : int
         At most ``cap_factor * n`` excerpts are tried.
+    per_cluster : int or None
+        At most this many excerpts of one cluster are tried (default 1; None: no limit).
+    minimal_only : bool
+        Keep only cases whose every planted segment is individually necessary; the others are
+        discarded (and counted) and planting goes on until ``n`` cases exist or the cap is hit.
     """
 
     name: ClassVar[str] = "planted"
     description: ClassVar[str] = "voice-like harmonic strokes drawn into 1-3 random segments until the label flips"
+    version: ClassVar[str] = generator_version(__file__)
 
     def __init__(self, ks: tuple[int, ...] = (1, 2, 3), max_amplitude: float = 20.0,
                  min_amplitude: float = 0.05, steps: int = 16, refine: int = 4,
                  pattern: str = "harmonic", mix: str = "add",
                  f0_range: tuple[float, float] = (120.0, 350.0), fmin: float = 27.5,
                  fmax: float = 8000.0, frame_rate: float = 22050 / 315, source_class: int = 0,
-                 target_class: int = 1, batch_size: int = 16, cap_factor: int = 3) -> None:
+                 target_class: int = 1, batch_size: int = 16, cap_factor: int = 3,
+                 per_cluster: int | None = 1, minimal_only: bool = False) -> None:
         if pattern not in PATTERN_KINDS:
             raise ValueError(f"unknown pattern {pattern!r}; use one of {', '.join(PATTERN_KINDS)}")
         if mix not in MIXES:
@@ -88,6 +105,8 @@ class Planted:
         self.fmin, self.fmax, self.frame_rate = float(fmin), float(fmax), float(frame_rate)
         self.source_class, self.target_class = int(source_class), int(target_class)
         self.batch_size, self.cap_factor = int(batch_size), int(cap_factor)
+        self.per_cluster = check_per_cluster(per_cluster)
+        self.minimal_only = bool(minimal_only)
 
     def get_params(self) -> dict:
         p = dict(vars(self))
@@ -97,8 +116,10 @@ class Planted:
     # -- pieces ------------------------------------------------------------------------------
 
     def planted_pattern(self, segments: Segmentation, centres: np.ndarray, seed: int,
-                        index: int) -> tuple[tuple[int, ...], np.ndarray, dict]:
+                        index: int, frame_rate: float | None = None) -> tuple[tuple[int, ...], np.ndarray, dict]:
         """Choose S* and build the pattern confined to it, for excerpt ``index`` of the stream.
+
+        ``frame_rate`` (frames per second) defaults to the generator's ``frame_rate``.
 
         Returns
         -------
@@ -109,7 +130,8 @@ class Planted:
         rng = np.random.default_rng([seed, index, 0x91A7])
         k = int(rng.choice([k for k in self.ks if 1 <= k <= segments.d]))
         chosen = tuple(sorted(int(s) for s in rng.choice(segments.d, size=k, replace=False)))
-        full, params = make_pattern(self.pattern, rng, segments.shape, centres, self.frame_rate, self.f0_range)
+        full, params = make_pattern(self.pattern, rng, segments.shape, centres, frame_rate or self.frame_rate,
+                                    self.f0_range)
         masks = segments.masks[list(chosen)].numpy()  # (k, bands, frames)
         parts = masks * full[None]
         peak = parts.reshape(k, -1).max(axis=1)
@@ -173,9 +195,13 @@ class Planted:
 
         Returns
         -------
-        cases : list of Case, in excerpt draw order; ``true_segments`` = S*
+        cases : list of Case, in excerpt draw order
+            ``true_segments`` = S* (ascending), ``necessary_segments``, ``info["minimal"]``,
+            ``info["cluster"]``.
         stats : dict
-            attempted / succeeded / success_rate, per-k counts, mean amplitude, forwards, seconds.
+            attempted / succeeded / success_rate, per-k counts (with how many were minimal),
+            not_minimal (discarded under ``minimal_only``), clusters, mean amplitude, forwards,
+            seconds.
         """
         t0 = time.perf_counter()
         if len(segments.shape) != 2:
@@ -185,14 +211,17 @@ class Planted:
         clf = task.classifier().eval()
         centres = getattr(task, "band_frequencies", None)
         centres = np.asarray(centres) if centres is not None else band_centres(segments.shape[0], self.fmin, self.fmax)
+        frame_rate = float(getattr(task, "frame_rate", None) or self.frame_rate)
         n = max(int(n), 0)
         cap = self.cap_factor * n
+        quota = ClusterQuota(self.per_cluster)
         stream = decided_excerpts(task, clf, split, self.cap_factor * max(n, 1) * n_classes(task), seed,
-                                  self.batch_size)
-        results: list[tuple[Drawn, tuple[int, ...], dict, torch.Tensor, float]] = []
-        attempted = drawn = forwards = recheck_failed = not_confined = 0
+                                  self.batch_size, self.per_cluster)
+        results: list[tuple[Drawn, tuple[int, ...], dict, torch.Tensor, float, tuple[int, ...]]] = []
+        attempted = drawn = forwards = recheck_failed = not_confined = not_minimal = 0
         tried_k: Counter = Counter()
         won_k: Counter = Counter()
+        minimal_k: Counter = Counter()
         bar = tqdm(total=n, desc=self.name, disable=not progress)
         exhausted = n == 0
         while not exhausted and len(results) < n and attempted < cap:
@@ -206,12 +235,12 @@ class Planted:
                     exhausted = True
                     break
                 drawn += 1
-                if dr.original == self.source_class:
+                if dr.original == self.source_class and quota.admit(dr.cluster):
                     batch.append(dr)
             if not batch:
                 break
             attempted += len(batch)
-            plans = [self.planted_pattern(segments, centres, seed, dr.index) for dr in batch]
+            plans = [self.planted_pattern(segments, centres, seed, dr.index, frame_rate) for dr in batch]
             for chosen, _, _ in plans:
                 tried_k[len(chosen)] += 1
             x = torch.stack([dr.x for dr in batch]).float()
@@ -223,20 +252,36 @@ class Planted:
                 x_mod = self.apply(x[ok], pat[ok], hi[ok])
                 probs, dec = decide(task, clf, x_mod, self.batch_size)
                 forwards += ok.numel()
+                kept = []
                 for j, i in enumerate(ok.tolist()):
                     if int(dec[j]) != self.target_class:
                         recheck_failed += 1
                         continue
-                    chosen, _, params = plans[i]
-                    delta = (x_mod[j] - x[i]).cpu()
-                    energy = segments.energy(delta)
+                    chosen = plans[i][0]
+                    energy = segments.energy((x_mod[j] - x[i]).cpu())
                     outside = np.delete(energy, list(chosen))
                     if outside.any() or not (energy[list(chosen)] > 0).all():
                         not_confined += 1
                         continue
+                    kept.append((j, i))
+                necessary: list[tuple[int, ...]] = []
+                if kept:  # leave-one-segment-out: which planted segments the flip needs
+                    rows = torch.tensor([j for j, _ in kept])
+                    cols = torch.tensor([i for _, i in kept])
+                    necessary = necessary_segments(task, clf, segments, x[cols], x_mod[rows] - x[cols],
+                                                   [plans[i][0] for _, i in kept],
+                                                   [self.target_class] * len(kept), self.batch_size)
+                    forwards += sum(len(plans[i][0]) for _, i in kept)
+                for (j, i), nec in zip(kept, necessary):
+                    chosen, _, params = plans[i]
+                    minimal = set(nec) == set(chosen)
                     won_k[len(chosen)] += 1
+                    minimal_k[len(chosen)] += int(minimal)
+                    if self.minimal_only and not minimal:
+                        not_minimal += 1
+                        continue
                     results.append((batch[i], chosen, {**params, "p_target_mod": float(probs[j, self.target_class])},
-                                    x_mod[j].clone(), float(hi[i])))
+                                    x_mod[j].clone(), float(hi[i]), nec))
                     bar.update(1)
         bar.close()
         results.sort(key=lambda r: r[0].index)
@@ -245,11 +290,20 @@ class Planted:
             "generator": self.name, "config": self.get_params(), "split": split, "seed": int(seed),
             "n_requested": n, "n_cases": len(cases), "empty": not cases,
             "direction": direction_name(task, self.source_class, self.target_class),
-            "excerpts_drawn": drawn, "attempted": attempted, "succeeded": len(results),
-            "success_rate": rate(len(results), attempted),
+            "excerpts_drawn": drawn, "attempted": attempted, "succeeded": sum(won_k.values()),
+            "success_rate": rate(sum(won_k.values()), attempted),
             "recheck_failed": recheck_failed, "not_confined": not_confined,
+            "minimal": sum(minimal_k.values()), "not_minimal": not_minimal,
+            "minimal_only": self.minimal_only,
             "per_k": {str(k): {"attempted": tried_k[k], "succeeded": won_k[k],
-                               "success_rate": rate(won_k[k], tried_k[k])} for k in sorted(tried_k)},
+                               "success_rate": rate(won_k[k], tried_k[k]),
+                               "minimal": minimal_k[k], "minimal_rate": rate(minimal_k[k], won_k[k])}
+                      for k in sorted(tried_k)},
+            "cases_per_k": minimal_counts(cases),
+            "per_cluster": self.per_cluster,
+            "n_clusters": len({c.info["cluster"] for c in cases}),
+            "clusters_tried": len(quota.taken),
+            "excerpts_refused_cluster_full": quota.refused,
             "mean_amplitude": float(np.mean([c.info["amplitude"] for c in cases])) if cases else None,
             "forwards": forwards, "seconds": round(time.perf_counter() - t0, 3),
         }
@@ -259,7 +313,7 @@ class Planted:
         return cases, stats
 
     def _case(self, task: Task, i: int, dr: Drawn, chosen: tuple[int, ...], params: dict,
-              x_mod: torch.Tensor, amplitude: float) -> Case:
+              x_mod: torch.Tensor, amplitude: float, necessary: tuple[int, ...]) -> Case:
         return Case(
             case_id=f"{self.name}/{i:04d}",
             generator=self.name,
@@ -269,9 +323,11 @@ class Planted:
             target=self.target_class,
             domain="planted",
             true_segments=chosen,
+            necessary_segments=necessary,
             audio=np.asarray(dr.excerpt.audio, dtype=np.float32),
             stems=stems_of(dr),
             info={
+                "cluster": dr.cluster, "minimal": set(necessary) == set(chosen),
                 "song_seed": int(dr.excerpt.song_seed), "offset": float(dr.excerpt.offset),
                 "label": int(dr.excerpt.label), "draw_index": int(dr.index), "k": len(chosen),
                 "amplitude": amplitude, "pattern": self.pattern, "mix": self.mix,
