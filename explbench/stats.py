@@ -34,9 +34,6 @@ __all__ = [
     "holm",
     "mcnemar_pvalue",
     "bootstrap_ci",
-    "bootstrap_rows",
-    "bootstrap_mean_columns",
-    "paired_bootstrap",
     "mcnemar",
     "roc_auc",
     "point_biserial",
@@ -534,7 +531,7 @@ def cluster_bootstrap(
     clusters : array_like, shape (n,)
         Cluster label of every case: the unit of independence (svd-synth: the song).
     statistic : callable or {"mean", "median"}
-        Vectorised like :func:`bootstrap_rows`'s: called with one array of shape ``(rows, m)``
+        Vectorised: called with one array of shape ``(rows, m)``
         per input (``rows`` resamples of ``m`` cases; resamples of unequal length are
         evaluated in groups of equal length) and returning shape ``(rows,)``. Non-finite
         results (degenerate resamples, e.g. one class only) are ignored. Fast paths that never
@@ -766,132 +763,7 @@ def _apply(statistic: Callable[..., np.ndarray], rows: np.ndarray) -> np.ndarray
     return out.reshape(rows.shape[0])
 
 
-def bootstrap_rows(
-    arrays: tuple[np.ndarray, ...],
-    statistic: Callable[..., np.ndarray],
-    rng: np.random.Generator,
-    n_boot: int = 1000,
-    level: float = 0.95,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of a statistic of several aligned arrays (cases resampled).
 
-    Parameters
-    ----------
-    arrays : tuple of array_like, each shape (n,)
-        Per-case values resampled together (the same index for every array).
-    statistic : callable
-        Vectorised statistic: called with arrays of shape ``(n_boot, n)`` (one per input) and
-        must return shape ``(n_boot,)``; it operates along the last axis, like :func:`roc_auc`
-        and :func:`point_biserial`. Non-finite results (degenerate resamples) are ignored.
-    rng, n_boot, level
-        As in :func:`bootstrap_ci`.
-
-    Returns
-    -------
-    (lo, hi) : tuple of float
-        ``(nan, nan)`` for an empty sample or when no resample gives a finite statistic.
-    """
-    _check_level(level)
-    cols = [np.asarray(a).ravel() for a in arrays]
-    n = cols[0].size if cols else 0
-    if any(c.size != n for c in cols):
-        raise ValueError("bootstrap_rows needs arrays of equal length")
-    if n == 0:
-        return (float("nan"), float("nan"))
-    idx = _resample_index(n, rng, n_boot)
-    boot = np.asarray(statistic(*(c[idx] for c in cols)), dtype=np.float64)
-    return _percentile_interval(boot, level)
-
-
-def bootstrap_mean_columns(
-    matrix: np.ndarray,
-    rng: np.random.Generator,
-    n_boot: int = 1000,
-    level: float = 0.95,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap intervals of every column mean, resampling cases (rows) jointly.
-
-    One set of resamples serves all columns (e.g. FR(k) for every k), drawn as an index matrix
-    and turned into per-resample case counts, so the cost is one ``(n_boot, n) @ (n, p)``
-    product instead of ``p`` separate bootstraps. NaN entries are missing values: each column's
-    mean is taken over its non-NaN entries in every resample.
-
-    Parameters
-    ----------
-    matrix : array_like, shape (n, p)
-        Per-case values (rows are cases), booleans as 0/1.
-    rng, n_boot, level
-        As in :func:`bootstrap_ci`.
-
-    Returns
-    -------
-    (lo, hi) : tuple of np.ndarray, each shape (p,)
-        NaN for a column without values; ``(v, v)`` for a column with a single case.
-    """
-    _check_level(level)
-    m = np.asarray(matrix, dtype=np.float64)
-    if m.ndim != 2:
-        raise ValueError(f"matrix must be 2-D (cases x columns), got shape {m.shape}")
-    n, p = m.shape
-    lo, hi = np.full(p, np.nan), np.full(p, np.nan)
-    if n == 0:
-        return lo, hi
-    valid = ~np.isnan(m)
-    idx = _resample_index(n, rng, n_boot)
-    offsets = (np.arange(n_boot) * n)[:, None]
-    counts = np.bincount((idx + offsets).ravel(), minlength=n_boot * n).reshape(n_boot, n)
-    counts = counts.astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        boot = (counts @ np.where(valid, m, 0.0)) / (counts @ valid)
-    for j in range(p):
-        col = m[valid[:, j], j]
-        if col.size == 1:
-            lo[j] = hi[j] = col[0]
-        elif col.size > 1:
-            lo[j], hi[j] = _percentile_interval(boot[:, j], level)
-    return lo, hi
-
-
-def paired_bootstrap(
-    a: np.ndarray, b: np.ndarray, rng: np.random.Generator, n_boot: int = 2000, level: float = 0.95
-) -> dict[str, float]:
-    """Paired bootstrap of the difference of means ``a - b`` over the same cases.
-
-    Parameters
-    ----------
-    a, b : array_like, shape (n,)
-        Per-case values of two explainers on the same cases, in the same order.
-    rng : numpy.random.Generator
-    n_boot : int
-    level : float
-
-    Returns
-    -------
-    dict with keys
-        ``diff`` (mean of ``a - b``), ``ci_low``, ``ci_high`` (percentile interval) and ``p``,
-        the two-sided bootstrap p-value of "no difference": the share of null-centred
-        resampled differences at least as far from 0 as the observed one, computed as
-        ``(1 + #{|d*_b - diff| >= |diff|}) / (n_boot + 1)``. ``p`` is NaN with fewer than
-        two cases; everything is NaN for no cases.
-    """
-    x = np.asarray(a, dtype=np.float64).ravel()
-    y = np.asarray(b, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"paired samples need equal lengths, got {x.size} and {y.size}")
-    d = x - y
-    if d.size == 0:
-        nan = float("nan")
-        return {"diff": nan, "ci_low": nan, "ci_high": nan, "p": nan}
-    diff = float(d.mean())
-    if d.size == 1:
-        return {"diff": diff, "ci_low": diff, "ci_high": diff, "p": float("nan")}
-    boot = d[_resample_index(d.size, rng, n_boot)].mean(axis=1)
-    lo, hi = _percentile_interval(boot, level)
-    # tolerance so an exactly-null sample (all differences 0) is not split by rounding noise
-    tol = 1e-12 * max(1.0, abs(diff))
-    extreme = np.count_nonzero(np.abs(boot - diff) >= abs(diff) - tol)
-    p = (1.0 + extreme) / (n_boot + 1.0)
-    return {"diff": diff, "ci_low": lo, "ci_high": hi, "p": float(min(1.0, p))}
 
 
 def mcnemar(a: np.ndarray, b: np.ndarray) -> dict[str, float]:

@@ -13,15 +13,12 @@ from explbench.stats import (
     MCNEMAR_EXACT_BELOW,
     MIN_CLUSTERS,
     bootstrap_ci,
-    bootstrap_mean_columns,
-    bootstrap_rows,
     clopper_pearson_interval,
     cluster_bootstrap,
     effective_n,
     holm,
     mcnemar,
     mcnemar_pvalue,
-    paired_bootstrap,
     paired_cluster_bootstrap,
     point_biserial,
     roc_auc,
@@ -83,66 +80,10 @@ def test_bootstrap_ci_accepts_statistic_without_axis():
     assert lo <= hi <= 19.0
 
 
-def test_bootstrap_rows_resamples_pairs_together():
-    x = np.arange(100.0)
-    lo, hi = bootstrap_rows((x, x), lambda a, b: (a - b).sum(axis=-1), np.random.default_rng(0))
-    assert lo == hi == 0.0  # identical columns stay identical only if resampled jointly
 
 
-def test_bootstrap_mean_columns_agrees_with_single_column_bootstrap():
-    rng = np.random.default_rng(6)
-    m = (rng.random((300, 3)) < [0.2, 0.5, 0.9]).astype(float)
-    lo, hi = bootstrap_mean_columns(m, np.random.default_rng(0), n_boot=3000)
-    for j in range(3):
-        lo1, hi1 = bootstrap_ci(m[:, j], np.random.default_rng(1), n_boot=3000)
-        assert lo[j] <= m[:, j].mean() <= hi[j]
-        assert lo[j] == pytest.approx(lo1, abs=0.02) and hi[j] == pytest.approx(hi1, abs=0.02)
 
 
-def test_bootstrap_mean_columns_missing_values():
-    m = np.array([[1.0, np.nan, np.nan], [0.0, 1.0, np.nan], [1.0, 1.0, np.nan]])
-    lo, hi = bootstrap_mean_columns(m, np.random.default_rng(0), n_boot=200)
-    assert 0.0 <= lo[0] <= hi[0] <= 1.0
-    assert lo[1] == hi[1] == 1.0  # only ones among the present values
-    assert np.isnan(lo[2]) and np.isnan(hi[2])
-    lo, hi = bootstrap_mean_columns(np.array([[0.25, 1.0]]), np.random.default_rng(0))
-    assert lo.tolist() == hi.tolist() == [0.25, 1.0]
-
-
-# --------------------------------------------------------------------------- paired bootstrap
-
-
-def test_paired_bootstrap_detects_real_difference():
-    rng = np.random.default_rng(10)
-    base = rng.normal(0, 1, 200)
-    a = base + 0.3 + rng.normal(0, 0.2, 200)
-    b = base
-    res = paired_bootstrap(a, b, np.random.default_rng(0))
-    assert res["diff"] == pytest.approx(float(np.mean(a - b)))
-    assert res["ci_low"] > 0
-    assert res["p"] < 0.01
-
-
-def test_paired_bootstrap_null_is_not_significant():
-    rng = np.random.default_rng(11)
-    base = rng.normal(0, 1, 200)
-    a = base + rng.normal(0, 0.2, 200)
-    b = base + rng.normal(0, 0.2, 200)
-    res = paired_bootstrap(a, b, np.random.default_rng(0))
-    assert res["ci_low"] < 0 < res["ci_high"]
-    assert res["p"] > 0.05
-
-
-def test_paired_bootstrap_identical_and_edges():
-    x = np.arange(10.0)
-    assert paired_bootstrap(x, x, np.random.default_rng(0))["p"] == 1.0
-    empty = paired_bootstrap([], [], np.random.default_rng(0))
-    assert all(math.isnan(v) for v in empty.values())
-    with pytest.raises(ValueError):
-        paired_bootstrap([1.0, 2.0], [1.0], np.random.default_rng(0))
-
-
-# --------------------------------------------------------------------------- McNemar
 
 
 def _pairs(b01: int, b10: int, both: int = 5) -> tuple[np.ndarray, np.ndarray]:
