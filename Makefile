@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/explbench demo
+	@echo ""
+	@echo "Next: put explbench on your PATH for this shell, then try a command:"
+	@echo "  . $(VENV)/bin/activate"
+	@echo "  explbench list"
+	@echo "(or call $(VENV)/bin/explbench directly)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q --ignore=tests/benchmarks

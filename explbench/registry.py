@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterator
@@ -20,6 +21,10 @@ BUILTIN_MODULES: dict[str, tuple[str, ...]] = {
     "explainers": ("explbench.explainers",),
     "metrics": ("explbench.metrics",),
 }
+
+
+class BrokenPlugin(UserWarning):
+    """An installed entry point that failed to load (the others are still loaded)."""
 
 
 class UnknownName(KeyError):
@@ -49,6 +54,8 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
         self._loaded = False
+        #: entry points that failed to load: name -> message
+        self.broken: dict[str, str] = {}
 
     @property
     def group(self) -> str:
@@ -78,22 +85,33 @@ class Registry:
         self._entries[name] = Entry(name, obj, description)
 
     def load(self) -> None:
-        """Import built-in modules and installed entry points (once)."""
+        """Import built-in modules and installed entry points (once).
+
+        An entry point that fails to load is reported by name (a :class:`BrokenPlugin`
+        warning, and in :attr:`broken`); the others still load. Asking for a broken name
+        raises ImportError with the original error.
+        """
         if self._loaded:
             return
-        self._loaded = True
-        for module in BUILTIN_MODULES.get(self.kind, ()):
-            importlib.import_module(module)
+        self._loaded = True  # set first: built-in modules register into this registry
+        try:
+            for module in BUILTIN_MODULES.get(self.kind, ()):
+                importlib.import_module(module)
+        except BaseException:
+            self._loaded = False  # a failed import is tried again on the next lookup
+            raise
         for ep in entry_points(group=self.group):
             if ep.name in self._entries:
                 continue
             try:
                 obj = ep.load()
             except Exception as exc:  # a broken plug-in must not hide the others
-                raise ImportError(
-                    f"entry point {ep.name!r} in group {self.group!r} ({ep.value}) failed to "
-                    f"load: {exc}"
-                ) from exc
+                msg = (f"entry point {ep.name!r} in group {self.group!r} ({ep.value}) failed to "
+                       f"load: {type(exc).__name__}: {exc}")
+                self.broken[ep.name] = msg
+                warnings.warn(f"explbench: {msg}; the other {self.kind} are loaded",
+                              BrokenPlugin, stacklevel=2)
+                continue
             if ep.name not in self._entries:  # loading may have registered it by decorator
                 self.add(ep.name, obj)
 
@@ -102,6 +120,8 @@ class Registry:
         try:
             return self._entries[name].obj
         except KeyError:
+            if name in self.broken:
+                raise ImportError(self.broken[name]) from None
             known = sorted(self._entries)
             close = difflib.get_close_matches(name, known, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""

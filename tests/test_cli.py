@@ -31,8 +31,34 @@ def test_evaluate_json_is_one_object():
 
 def test_unknown_names_fail_with_the_known_ones():
     res = cli("evaluate", "svd-synthetic")
-    assert res.returncode == 2 and "Known tasks: svd-synth" in res.stderr
+    assert res.returncode == 2 and "Did you mean 'svd-synth'?" in res.stderr and "Known tasks: " in res.stderr
     res = cli("run", "--explainers", "lime,shapley-magic", "--out", "/nonexistent/x")
     assert res.returncode == 2 and "unknown explainer 'shapley-magic'" in res.stderr
     res = cli("run", "--suite", "smok")
     assert res.returncode == 2 and "presets: default, paper, smoke" in res.stderr
+
+
+def test_version_and_list_with_a_plugin():
+    from pathlib import Path
+
+    import explbench
+    from explbench import cli as cli_module
+
+    plugin = Path(__file__).parent / "data" / "faults_plugin.py"
+    res = cli("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"explbench {explbench.__version__}"
+    res = cli("list", "explainers", "--plugin", str(plugin))
+    assert res.returncode == 0, res.stderr
+    assert "toy-hang" in res.stdout and "lime" in res.stdout
+    assert cli_module.command_name()  # what to type next: explbench, or the venv's script
+
+
+def test_task_param_values_read_as_toml_and_bad_ones_are_explained():
+    import pytest
+
+    from explbench.cli import _task_params
+
+    assert _task_params(["song_duration=12.5", "weights=my.safetensors", "flag=true"]) == {
+        "song_duration": 12.5, "weights": "my.safetensors", "flag": True}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        _task_params(["weights"])

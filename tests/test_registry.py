@@ -61,7 +61,7 @@ def test_broken_entry_point_names_itself(tmp_path, monkeypatch):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-ext\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[explbench.gizmos]\nbroken = no_such_module_xyz:Thing\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ImportError, match="entry point 'broken'.*no_such_module_xyz"):
+    with pytest.warns(registry.BrokenPlugin), pytest.raises(ImportError, match="entry point 'broken'.*no_such_module_xyz"):
         Registry("gizmos").get("broken")
 
 
@@ -69,3 +69,21 @@ def test_builtin_registries_hold_the_shipped_task():
     assert "svd-synth" in registry.tasks
     with pytest.raises(UnknownName, match="svd-synth"):
         registry.tasks.get("svd-jamendo-typo")
+
+
+def test_broken_entry_point_does_not_hide_the_others(tmp_path, monkeypatch):
+    (tmp_path / "good_ext.py").write_text('class Good:\n    """A working plug-in."""\n')
+    dist = tmp_path / "mixed_ext-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: mixed-ext\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(
+        "[explbench.doohickeys]\na-broken = no_such_module_abc:Thing\nb-good = good_ext:Good\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("doohickeys")
+    with pytest.warns(registry.BrokenPlugin, match="entry point 'a-broken'.*no_such_module_abc"):
+        assert reg.names() == ["b-good"]
+    assert reg.get("b-good").__name__ == "Good"
+    assert "a-broken" in reg.broken
+    with pytest.raises(ImportError, match="entry point 'a-broken'"):
+        reg.get("a-broken")
+    sys.modules.pop("good_ext", None)

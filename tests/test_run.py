@@ -18,7 +18,7 @@ TINY = str(ROOT / "tests" / "data" / "tiny.toml")
 
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "explbench.cli", "run", "--suite", TINY, "--quiet", *args],
-                          capture_output=True, text=True, timeout=900, cwd=cwd)
+                          capture_output=True, text=True, timeout=1800, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +34,22 @@ def test_run_folder_holds_config_provenance_records_and_tidy_metrics(run_a):
         assert (run_a / name).exists(), name
     prov = json.loads((run_a / "provenance.json").read_text())
     assert prov["task"]["model_hash"] and prov["packages"]["torch"] and prov["seed"] == 0
+    from explbench.store import METRIC_COLUMNS
+
     m = pd.read_csv(run_a / "metrics.csv")
-    assert list(m.columns) == ["run_id", "task", "generator", "direction", "explainer", "metric", "k",
-                               "value", "ci_low", "ci_high", "n"]
+    assert list(m.columns) == METRIC_COLUMNS and METRIC_COLUMNS[:3] == ["run_id", "task", "generator"]
+    assert prov["batch_size_source"] == "measured" and prov["batch_size"] >= 1
+    assert set(prov["explainers"]) == {"lime", "random", "oracle-norm"}
+    assert prov["explainers"]["lime"]["n_samples"] == 64  # resolved parameters, defaults included
+    assert prov["explainers"]["lime"]["content"] == "mean"
+    info = json.loads((run_a / "cases.json").read_text())
+    for gen, entry in info.items():  # the cases travel with the run folder
+        assert (run_a / entry["file"]).is_file(), gen
     for expl in ("lime", "random", "oracle-norm"):
         got = set(m[m.explainer == expl].metric)
-        assert {"flip-rate", "positive-flip-rate", "recovery", "fidelity-auc", "queries"} <= got, (expl, got)
+        assert {"flip-rate", "recovery", "failure-rate", "queries"} <= got, (expl, got)
+        # positive-weight flip is "not applicable" for unsigned weights (oracle-norm's energies)
+        assert ("positive-flip-rate" in got) == (expl != "oracle-norm"), (expl, got)
     ok = m.dropna(subset=["ci_low"])
     assert (ok.ci_low <= ok.value + 1e-9).all() and (ok.value <= ok.ci_high + 1e-9).all()
 
@@ -76,7 +86,7 @@ def test_killed_run_resumes_to_the_same_metrics(run_a, tmp_path):
     assert not (out / "metrics.csv").exists()
     kept = records.read_text().count("\n")
     res = subprocess.run([sys.executable, "-m", "explbench.cli", "run", "--resume", str(out), "--quiet"],
-                         capture_output=True, text=True, timeout=900)
+                         capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, res.stderr
     assert (out / "metrics.csv").read_bytes() == (run_a / "metrics.csv").read_bytes()
     assert records.read_text().count("\n") == len((run_a / "records.jsonl").read_text().splitlines())
@@ -89,7 +99,7 @@ def test_failing_explainer_is_recorded_and_the_run_goes_on(tmp_path):
         "from explbench import Explainer, Explanation, register_explainer\n"
         "@register_explainer('sometimes-nan')\n"
         "class SometimesNaN(Explainer):\n"
-        "    def explain(self, model, x, target, segments, budget, rng):\n"
+        "    def explain(self, model, x, target, *, segments, budget, rng, context):\n"
         "        if rng.random() < 0.5:\n"
         "            raise RuntimeError('boom')\n"
         "        return Explanation(weights=np.full(segments.d, np.nan))\n")
@@ -118,3 +128,48 @@ def test_case_cache_key_follows_generator_defaults():
     assert generator_identity(cw(), task)["resolved"]["confidence"] == 0.9
     planted = registry.generators.get("planted")
     assert generator_identity(planted(), task) != generator_identity(planted(max_amplitude=8.0), task)
+
+
+def test_explainer_defaults_stand_unless_the_suite_sets_them():
+    from explbench import suite
+    from explbench.runner import make_explainer
+
+    config = suite.load("default")
+    assert config.content == "mean"
+    assert make_explainer(config, "gradient-shap").content == "noise"  # its own default
+    config.explainer_params["gradient-shap"] = {"content": "zero"}
+    assert make_explainer(config, "gradient-shap").content == "zero"
+
+
+def test_batch_size_pin_and_per_cluster_reach_the_run(tmp_path):
+    from explbench import suite
+    from explbench.runner import choose_batch_size, prepare
+
+    config = suite.load(TINY)
+    prep = prepare(config)
+    assert choose_batch_size(prep, 3) == (3, "pinned")
+    with pytest.raises(ValueError, match="at least 1"):
+        choose_batch_size(prep, 0)
+    from explbench.suite import generator_kwargs
+
+    config.generators["cw-spectrogram"]["per_cluster"] = 2
+    assert generator_kwargs(config, "cw-spectrogram")["per_cluster"] == 2
+
+
+def test_power_is_stated_before_explaining_and_kept_in_provenance(tmp_path, capsys):
+    from explbench import cli
+
+    suite = tmp_path / "s.toml"
+    suite.write_text('name = "power"\ntask = "toy-one-segment"\nsegmentation = "grid:5x4"\n'
+                     'budget = 64\nn_boot = 200\nagnostic_samples = 0\nexplainers = ["toy-exact"]\n'
+                     'power_discordance = 0.5\n[generator.toy-lift]\nn = 6\nclaim = false\n')
+    out = tmp_path / "A"
+    capsys.readouterr()
+    assert cli.main(["run", "--suite", str(suite), "--plugin", str(ROOT / "tests" / "data" / "faults_plugin.py"),
+                     "--out", str(out), "--batch-size", "8", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "minimum detectable difference in FR(3)" in err and "discordance 0.5" in err
+    assert "toy-lift n = 6" in err
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["power"]["n_by_generator"] == {"toy-lift": 6} and prov["power"]["discordance"] == 0.5
+    assert prov["power"]["statement"] in err
