@@ -114,12 +114,8 @@ class SuiteConfig:
 
     def protocol_key(self) -> dict:
         """What must agree for two runs to share a leaderboard (see :mod:`explbench.compat`)."""
-        try:
-            from explbench.compat import protocol_key
-        except ImportError:  # pragma: no cover - compat is being written
-            return {"task": self.task, "segmentation": self.segmentation, "content": self.content,
-                    "budget": self.budget, "split": self.split, "aggregation": self.aggregation,
-                    "generators": {g: dict(p) for g, p in sorted(self.generators.items())}}
+        from explbench.compat import protocol_key
+
         return protocol_key(self.to_dict())
 
 

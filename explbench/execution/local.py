@@ -1,0 +1,30 @@
+"""The ``local`` executor: every chunk in this process, one after the other."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterator, Sequence
+
+from explbench.execution.base import Executor, Init, Work, run_chunk
+
+
+class LocalExecutor(Executor):
+    """Runs chunks in order in the calling process; ``init`` is called once per :meth:`map_chunks`.
+
+    Parameters
+    ----------
+    threads : int
+        Torch threads for this process (0: leave torch's setting alone).
+    """
+
+    name = "local"
+
+    def __init__(self, threads: int = 0) -> None:
+        super().__init__(workers=1, threads=threads)
+
+    def map_chunks(self, init: Init, work: Work, chunks: Sequence[Any]) -> Iterator[tuple[int, list]]:
+        token = uuid.uuid4().hex
+        for i, chunk in enumerate(chunks):
+            index, results, info = run_chunk(token, init, work, self.threads, i, chunk)
+            self.chunks_run.append(info)
+            yield index, results
