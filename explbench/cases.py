@@ -79,6 +79,16 @@ class Case:
         return set(self.necessary_segments) == set(self.true_segments)
 
     @property
+    def cluster(self) -> str:
+        """The unit of independence: ``info["cluster"]``, else the song, else the case itself."""
+        info = self.info or {}
+        if info.get("cluster") is not None:
+            return str(info["cluster"])
+        if info.get("song_seed") is not None:
+            return str(info["song_seed"])
+        return self.case_id
+
+    @property
     def delta(self) -> np.ndarray:
         """The perturbation in the explanation domain, ``x_mod - x``."""
         return self.x_mod - self.x

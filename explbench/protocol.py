@@ -155,16 +155,6 @@ def finite_or_none(value: object) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def record_cluster(case: Case) -> str:
-    """The unit of independence of a case: ``info["cluster"]``, else its song, else the case."""
-    info = case.info or {}
-    if info.get("cluster") is not None:
-        return str(info["cluster"])
-    if info.get("song_seed") is not None:
-        return str(info["song_seed"])
-    return case.case_id
-
-
 def split_name(name: str) -> tuple[str, str | None]:
     """``"saliency[mean_abs]"`` -> ``("saliency", "mean_abs")``; ``"lime"`` -> ``("lime", None)``."""
     if name.endswith("]") and "[" in name:
@@ -380,7 +370,7 @@ class Scorer:
             "oracle": bool(getattr(explainer, "oracle", False)), "d": self.segments.d,
             "true_segments": None if case.true_segments is None else [int(s) for s in case.true_segments],
             "flip_norm_at_k": np.asarray(ctx.flip_norm_at_k).tolist(),
-            "cluster": record_cluster(case),
+            "cluster": case.cluster,
             "necessary_segments": None if necessary is None else [int(s) for s in necessary],
             "signed": bool(signed),
             "flip_absmean_at_k": None if absmean is None else np.asarray(absmean).tolist(),

@@ -216,16 +216,6 @@ def mean_interval(values: np.ndarray, clusters: np.ndarray, rng: np.random.Gener
 # --------------------------------------------------------------------------- cases
 
 
-def cluster_of(case: Case) -> str:
-    """The unit of independence of a case: ``info["cluster"]``, else the song, else the case."""
-    info = case.info or {}
-    if info.get("cluster") is not None:
-        return str(info["cluster"])
-    if info.get("song_seed") is not None:
-        return str(info["song_seed"])
-    return case.case_id
-
-
 def sample_cases(cases_by_generator: dict[str, list[Case]], n: int, seed: int) -> list[Case]:
     """A seeded sample of ``n`` cases spread over generators and, within that, over clusters.
 
@@ -244,10 +234,10 @@ def sample_cases(cases_by_generator: dict[str, list[Case]], n: int, seed: int) -
         for pool in pools:
             if not pool or len(chosen) >= n:
                 continue
-            pick = next((c for c in pool if cluster_of(c) not in used), pool[0])
+            pick = next((c for c in pool if c.cluster not in used), pool[0])
             pool.remove(pick)
             chosen.append(pick)
-            used.add(cluster_of(pick))
+            used.add(pick.cluster)
     return chosen
 
 
@@ -378,7 +368,7 @@ def check(scorer: object, explainers: dict[str, Explainer], cases: Sequence[Case
                     rho_abs = spearman(np.abs(ref), np.abs(w)) if w is not None else float("nan")
                     per_case.append({"explainer": name, "depth": depth, "layer": label,
                                      "case_id": case.case_id, "generator": case.generator,
-                                     "cluster": cluster_of(case), "rho": rho, "rho_abs": rho_abs,
+                                     "cluster": case.cluster, "rho": rho, "rho_abs": rho_abs,
                                      "error": err})
     finally:
         scorer.classify = trained
@@ -403,7 +393,7 @@ def check(scorer: object, explainers: dict[str, Explainer], cases: Sequence[Case
     config = {"n_cases": len(cases), "seed": seed, "reference_seed": reference_seed, "budget": budget,
               "n_boot": n_boot, "interval": interval_method(), "min_clusters": min_clusters(),
               "explainers": names, "layers": [vars(l) for l in layers], "kept": kept,
-              "cases": [{"case_id": c.case_id, "generator": c.generator, "cluster": cluster_of(c)}
+              "cases": [{"case_id": c.case_id, "generator": c.generator, "cluster": c.cluster}
                         for c in cases]}
     return SanityResult(rows, pc, layers, kept, needs_model, reference, notes, config)
 
@@ -568,11 +558,11 @@ def run_sanity(folder: str | Path, *, n: int = DEFAULT_N, explainers: Sequence[s
     available = sum(len(c) for c in inputs.cases_by_generator.values())
     if len(cases) < n:
         notes.append(f"the run has {available} cases; all are used (asked for {n})")
-    n_run_clusters = len({cluster_of(c) for cs in inputs.cases_by_generator.values() for c in cs})
+    n_run_clusters = len({c.cluster for cs in inputs.cases_by_generator.values() for c in cs})
     if n_run_clusters < min_clusters():
         notes.append(f"the run's cases come from {n_run_clusters} clusters (songs) only; intervals need "
                      f"{min_clusters()}, so no --n gives one: rerun the suite with cases from more clusters")
-    elif len({cluster_of(c) for c in cases}) < min_clusters():
+    elif len({c.cluster for c in cases}) < min_clusters():
         notes.append(f"the sample covers fewer than {min_clusters()} clusters; raise --n for intervals")
     log(f"sanity: {len(cases)} cases, explainers {', '.join(names)}")
     result = check(scorer, built, cases, budget=config.budget, seed=seed,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from explbench.task import AXIS_ORDERS, HOOKS, Excerpt, Task, axis_order, has_hook
+from explbench.conformance import CheckResult
 
 #: absolute tolerance on probabilities between a batch of one and larger batches
 BATCH_TOLERANCE = 1e-5
@@ -35,22 +36,8 @@ SPLITS = ("train", "valid", "test")
 PEAK_LIMIT = 1.1
 
 
-@dataclass(frozen=True)
-class TaskCheck:
-    """Outcome of one check.
-
-    Attributes
-    ----------
-    name : str
-        Short name of the rule.
-    passed : bool
-    message : str
-        Plain words: what was found and, on failure, how to fix it.
-    """
-
-    name: str
-    passed: bool
-    message: str
+#: outcome of one check (name, passed, message), the same record the explainer check uses
+TaskCheck = CheckResult
 
 
 # --------------------------------------------------------------------------- what needs what
