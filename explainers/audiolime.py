@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import soundfile as sf
@@ -52,8 +53,8 @@ from explbench.api import AudioContext, ExplainContext, Explainer, Explanation, 
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation
 
-from ._common import as_input, sized
-from .lime import fit_surrogate, sample_masks
+from ._common import AUTO, AutoSampling, as_input, check_sampling, sized
+from .lime import MaskStream, fit_surrogate, sample_adaptively, sample_masks
 from .separators import ROUND_OFF, Separator, complete, resolve
 
 #: compositions rendered and classified per chunk (bounds memory: chunk x n_samples floats)
@@ -162,17 +163,24 @@ class _AudioLimeBase(Explainer):
     """LIME on source components; subclasses say where the sources come from (:meth:`separate`)."""
 
     model_agnostic = True
-    query_cost = "n_samples"
+    query_cost = "n_samples (\"auto\": distinct masks, up to max_samples)"
     needs_audio = True
     dense_map = True
 
-    def __init__(self, n_samples: int = 1024, n_time: int = 5, kernel_width: float = 0.25,
-                 alpha: float = 1.0, top: int = 3) -> None:
+    def __init__(self, n_samples: int | Literal["auto"] = 1024, n_time: int = 5, kernel_width: float = 0.25,
+                 alpha: float = 1.0, top: int = 3, max_samples: int = 8192, first_samples: int = 256,
+                 growth: float = 1.25, confidence: float = 0.95, paired: bool = False) -> None:
+        check_sampling(type(self).__name__, n_samples, max_samples, first_samples, growth, confidence)
         self.n_samples = n_samples
         self.n_time = n_time
         self.kernel_width = kernel_width
         self.alpha = alpha
         self.top = top
+        self.max_samples = max_samples
+        self.first_samples = first_samples
+        self.growth = growth
+        self.confidence = confidence
+        self.paired = paired
 
     def separate(self, audio: AudioContext, wave: np.ndarray) -> tuple[dict[str, np.ndarray], str]:
         """Sources of ``wave`` (n,) and the separator's name."""
@@ -205,9 +213,21 @@ class _AudioLimeBase(Explainer):
         x = as_input(x)
         sources, sep_name, silent = self.sources(audio)
         comps, names = build_components(sources, self.n_time, audio.sample_rate)
-        n = sized(self.n_samples, budget)
-        z = sample_masks(rng, n, len(comps))
-        labels = self._query(model, audio.to_domain, comps, z, tuple(x.shape))
+        adaptive: dict = {}
+        if self.n_samples == AUTO:
+            run = sample_adaptively(
+                lambda zz: self._query(model, audio.to_domain, comps, zz, tuple(x.shape)),
+                MaskStream(rng, len(comps), self.paired), target, k=context.headline_k,
+                auto=AutoSampling(self.max_samples, self.first_samples, self.growth, self.confidence),
+                cap=self.max_samples if budget is None else sized(self.max_samples, budget),
+                kernel_width=self.kernel_width, alpha=self.alpha,
+                budget_bound=budget is not None and budget < self.max_samples)
+            z, labels, adaptive = run.z, run.labels, run.extra()
+            n = len(z)
+        else:
+            n = sized(self.n_samples, budget)
+            z = sample_masks(rng, n, len(comps), self.paired)
+            labels = self._query(model, audio.to_domain, comps, z, tuple(x.shape))
         fit = fit_surrogate(z, labels, target, self.kernel_width, self.alpha,
                             random_state=int(rng.integers(0, 2**31 - 1)))
         shares = component_shares(comps, audio.to_domain, tuple(x.shape))
@@ -220,7 +240,7 @@ class _AudioLimeBase(Explainer):
             audio=comps[keep].sum(axis=0),
             extra={"components": names, "component_weights": [float(f"{v:.6g}") for v in fit.weights],
                    "top": [names[i] for i in keep], "separator": sep_name, "silent": silent,
-                   "n_samples": n, "local_pred": fit.local_pred},
+                   "n_samples": n, "local_pred": fit.local_pred, **adaptive},
         )
 
     @staticmethod
@@ -247,8 +267,11 @@ class AudioLime(_AudioLimeBase):
 
     Parameters
     ----------
-    n_samples : int
-        Neighbourhood size (model queries), capped by the budget.
+    n_samples : int or "auto"
+        Neighbourhood size (model queries), capped by the budget; ``"auto"`` grows it in
+        rounds until the top-k *components* (k = ``ExplainContext.headline_k``) are settled
+        (:func:`~explbench.explainers.lime.sample_adaptively`), up to ``max_samples``.
+        Repeated masks are not queried again.
     n_time : int
         Time segments per source.
     separator : "nmf", "hpss" or callable
@@ -258,13 +281,22 @@ class AudioLime(_AudioLimeBase):
         LIME kernel width and ridge penalty.
     top : int
         Components with the largest positive weights kept in the listenable explanation.
+    max_samples, first_samples, growth, confidence
+        ``"auto"``'s most samples, its first round, the growth per round and the confidence
+        that more samples would not change the top-k components (as for ``lime``).
+    paired : bool
+        Antithetic masks (each followed by its complement).
     """
 
     description = "audioLIME: LIME on sources x time segments of the mix (NMF, HPSS or your separator), listenable"
 
-    def __init__(self, n_samples: int = 1024, n_time: int = 5, separator: str | Separator = "nmf",
-                 kernel_width: float = 0.25, alpha: float = 1.0, top: int = 3) -> None:
-        super().__init__(n_samples=n_samples, n_time=n_time, kernel_width=kernel_width, alpha=alpha, top=top)
+    def __init__(self, n_samples: int | Literal["auto"] = 1024, n_time: int = 5,
+                 separator: str | Separator = "nmf", kernel_width: float = 0.25, alpha: float = 1.0,
+                 top: int = 3, max_samples: int = 8192, first_samples: int = 256, growth: float = 1.25,
+                 confidence: float = 0.95, paired: bool = False) -> None:
+        super().__init__(n_samples=n_samples, n_time=n_time, kernel_width=kernel_width, alpha=alpha,
+                         top=top, max_samples=max_samples, first_samples=first_samples, growth=growth,
+                         confidence=confidence, paired=paired)
         if separator == "oracle":
             raise ValueError("audiolime's separator cannot be 'oracle': the task's stems and the "
                              "perturbation give the answer away; use the explainer "

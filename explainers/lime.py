@@ -8,11 +8,27 @@ fitted by the ``lime`` package's :class:`lime.lime_base.LimeBase` with a weighte
 ``Ridge(alpha, fit_intercept=True)`` on all features.
 
 The neighbourhood, its distances and kernel come from :mod:`explbench.neighbourhood`.
+
+``n_samples = "auto"`` (:func:`sample_adaptively`): the neighbourhood grows in rounds (256,
+512, ... up to ``max_samples`` or the budget) and the surrogate is refitted on every mask drawn
+so far -- the same estimator as fixed sampling, on the same masks: with a deterministic content
+type (zero, min, mean) the masks are exactly the first rows that ``n_samples = N`` draws from
+the same generator, so stopping at N returns what fixed sampling with N returns. It stops once
+the top-k set (k = ``ExplainContext.headline_k``) is separated from the rest by the stopping
+rule of :func:`explainers._common.settle`, on the sandwich covariance of the weighted ridge
+fit (:func:`explainers._common.ridge_covariance`). A mask drawn twice is queried once.
+``slime-time`` and ``slime-freq`` settle the top-k of the grid weights they return (a linear
+map of their component weights, :func:`projection_matrix`); grid cells that one component
+covers alike are tied by construction and exempt. The record's ``extra`` keeps ``rounds``,
+``stopped_because`` ("settled", "exact", "max_samples" or "budget"), ``p_change`` (the bound
+on the probability that more samples would change the top-k set) and ``distinct_masks``; the
+harness counts the queries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Literal
 
 import numpy as np
 import torch
@@ -20,11 +36,12 @@ from lime.lime_base import LimeBase
 from sklearn.linear_model import Ridge
 
 from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
-from explbench.neighbourhood import cosine_to_ones, lime_kernel, sample_masks
+from explbench.neighbourhood import MaskStream, cosine_to_ones, lime_kernel, sample_masks
 from explbench.registry import register_explainer
 from explbench.segmentation import Segmentation, freq_segments, time_segments
 
-from ._common import as_input, content_baseline, sized, spread
+from ._common import (AUTO, AutoSampling, as_input, check_sampling, content_baseline, ridge_covariance,
+                      settle, sized, spread)
 
 
 @dataclass
@@ -125,27 +142,194 @@ def fit_surrogate(
     return LimeFit(weights, float(intercept), float(score), float(np.ravel(local_pred)[0]))
 
 
+@dataclass
+class Adaptive:
+    """What :func:`sample_adaptively` drew and why it stopped.
+
+    Attributes
+    ----------
+    z : np.ndarray, shape (n, p), float32
+        Every mask drawn, in order (row 0 all ones).
+    labels : np.ndarray, shape (n, C), float64
+        The model's class probabilities on each mask's composition.
+    fit : LimeFit
+        The surrogate fitted on all ``n`` rows (``random_state`` 0; the fit does not use it).
+    rounds : int
+        Looks taken (fits made).
+    stopped_because : str
+        "settled" (the top-k set is separated), "exact" (the surrogate fits without residual:
+        more samples cannot change it), "max_samples" or "budget".
+    p_change : float
+        At the last look, the bound on the probability that the rest of the samples would
+        change the top-k set (:func:`explainers._common.settle`).
+    queried : int
+        Distinct masks queried (repeated masks are answered from a cache).
+    """
+
+    z: np.ndarray
+    labels: np.ndarray
+    fit: LimeFit
+    rounds: int
+    stopped_because: str
+    p_change: float
+    queried: int
+
+    def extra(self) -> dict:
+        """The plain-JSON summary an Explanation keeps in ``extra``."""
+        return {"rounds": self.rounds, "stopped_because": self.stopped_because,
+                "p_change": float(f"{self.p_change:.4g}"), "distinct_masks": self.queried}
+
+
+def sample_adaptively(
+    query: Callable[[np.ndarray], np.ndarray],
+    stream: MaskStream,
+    target: int,
+    *,
+    k: int,
+    auto: AutoSampling,
+    cap: int,
+    kernel_width: float = 0.25,
+    alpha: float = 1.0,
+    projection: np.ndarray | None = None,
+    budget_bound: bool = False,
+) -> Adaptive:
+    """LIME's neighbourhood grown in rounds until its top-k set is settled (``n_samples = "auto"``).
+
+    After every round the surrogate of :func:`fit_surrogate` is fitted on *all* masks drawn so
+    far -- the estimator of fixed sampling, so stopping at ``n`` gives what ``n_samples = n``
+    gives on the same masks -- with the sandwich covariance of :func:`ridge_covariance`
+    (clustered by the stream's pairs), and the rounds stop when :func:`settle` finds the
+    top-k set (of ``projection @ weights``, when given) settled: the bound on the probability
+    that the rest of the ``cap`` samples would change it is at most :meth:`AutoSampling.alpha`.
+
+    Parameters
+    ----------
+    query : callable
+        Masks ``(m, p)`` -> class probabilities ``(m, C)`` of their compositions (the model
+        queries). Called only with masks not seen before: repeats come from a cache.
+    stream : MaskStream
+        Where the masks come from (its first row must still be the instance).
+    target : int
+    k : int
+        Size of the top set to settle (``ExplainContext.headline_k``).
+    auto : AutoSampling
+    cap : int
+        Most samples allowed (the budget's share); the schedule ends at ``min(max_samples, cap)``.
+    kernel_width, alpha : float
+        As in :func:`fit_surrogate`.
+    projection : np.ndarray, shape (d, p), optional
+        Linear map from the surrogate's p weights to the d weights that are ranked.
+    budget_bound : bool
+        Whether ``cap`` comes from the budget (names the stop "budget" rather than "max_samples"
+        when the schedule runs out).
+
+    Returns
+    -------
+    Adaptive
+    """
+    if stream.taken != 0:
+        raise ValueError("sample_adaptively needs a fresh MaskStream (its first row is the instance)")
+    sizes = auto.schedule(cap)
+    ranked = stream.d if projection is None else int(np.asarray(projection).shape[0])
+    alpha = auto.alpha(len(sizes))
+    seen: dict[bytes, int] = {}
+    zs: list[np.ndarray] = []
+    answers: list[np.ndarray] = []  # one row per distinct mask, in order of first appearance
+    index: list[np.ndarray] = []  # for every drawn row, its row in the answers
+    n_answers = 0
+    for look, n in enumerate(sizes, start=1):
+        new = stream.take(n - stream.taken)
+        keys = [row.tobytes() for row in np.packbits(new.astype(bool), axis=1)]
+        rows, fresh = np.empty(len(new), dtype=np.int64), []
+        for i, key in enumerate(keys):
+            j = seen.get(key)
+            if j is None:
+                j = seen[key] = n_answers + len(fresh)
+                fresh.append(i)
+            rows[i] = j
+        if fresh:
+            answers.append(np.asarray(query(new[fresh]), dtype=np.float64))
+            n_answers += len(fresh)
+        zs.append(new)
+        index.append(rows)
+        z = np.concatenate(zs)
+        labels = np.concatenate(answers)[np.concatenate(index)]
+        fit = fit_surrogate(z, labels, target, kernel_width, alpha)
+        sw = lime_kernel(kernel_width)(cosine_to_ones(z))
+        y = labels[:, target]
+        resid = y - fit.intercept - z.astype(np.float64) @ fit.weights
+        scale = max(1e-12, float(np.abs(y).max()))
+        if float(np.abs(resid).max()) <= 1e-9 * scale:
+            return Adaptive(z, labels, fit, look, "exact", 0.0, n_answers)
+        cov = ridge_covariance(z, y, sw, fit.weights, fit.intercept, alpha, stream.pairs(len(z)))
+        verdict = settle(fit.weights, cov, k, alpha, projection, fraction=n / sizes[-1])
+        if verdict.settled and look < len(sizes):  # at the last look it is the cap that stops
+            return Adaptive(z, labels, fit, look, "settled", verdict.p_change, n_answers)
+    reason = "budget" if budget_bound and sizes[-1] < auto.max_samples else "max_samples"
+    return Adaptive(z, labels, fit, len(sizes), reason, verdict.p_change, n_answers)
+
+
 class _LimeFamily(Explainer):
-    """LIME on some components; weights on the scoring grid (via a dense map if they differ)."""
+    """LIME on some components; weights on the scoring grid (via a dense map if they differ).
+
+    Parameters
+    ----------
+    n_samples : int or "auto"
+        Neighbourhood size (model queries), capped by the budget; ``"auto"`` grows it in rounds
+        until the top-k set (k = ``ExplainContext.headline_k``) is settled
+        (:func:`sample_adaptively`), up to ``max_samples``.
+    kernel_width, alpha : float
+        LIME kernel width and ridge penalty.
+    content : str
+        Content type shown where a component is off.
+    max_samples : int
+        The most samples ``"auto"`` draws.
+    first_samples : int
+        Samples of ``"auto"``'s first round.
+    growth : float
+        Factor by which each round of ``"auto"`` grows the sample.
+    confidence : float
+        ``"auto"`` stops when, with at least this probability, the rest of the samples up to
+        ``max_samples`` (or the budget) would not change the top-k set (see
+        :class:`~explainers._common.AutoSampling`).
+    paired : bool
+        Antithetic masks (each mask followed by its complement; :class:`MaskStream`), for
+        fixed and ``"auto"`` sampling alike.
+    """
 
     model_agnostic = True
-    query_cost = "n_samples"
+    query_cost = "n_samples (\"auto\": up to max_samples; repeated masks are not re-queried)"
 
     def __init__(
         self,
-        n_samples: int = 1024,
+        n_samples: int | Literal["auto"] = 1024,
         kernel_width: float = 0.25,
         content: str = "mean",
         alpha: float = 1.0,
+        max_samples: int = 8192,
+        first_samples: int = 256,
+        growth: float = 1.25,
+        confidence: float = 0.95,
+        paired: bool = False,
     ) -> None:
+        check_sampling(type(self).__name__, n_samples, max_samples, first_samples, growth, confidence)
         self.n_samples = n_samples
         self.kernel_width = kernel_width
         self.content = content
         self.alpha = alpha
+        self.max_samples = max_samples
+        self.first_samples = first_samples
+        self.growth = growth
+        self.confidence = confidence
+        self.paired = paired
 
     def components(self, segments: Segmentation) -> Segmentation:
         """The interpretable components LIME switches on and off."""
         return segments
+
+    def auto_sampling(self) -> AutoSampling:
+        """The adaptive-sampling settings of this explainer."""
+        return AutoSampling(self.max_samples, self.first_samples, self.growth, self.confidence)
 
     def explain(
         self,
@@ -160,19 +344,37 @@ class _LimeFamily(Explainer):
     ) -> Explanation:
         x = as_input(x)
         comps = self.components(segments)
-        n = sized(self.n_samples, budget)
-        z = sample_masks(rng, n, comps.d)
-        baseline = content_baseline(self.content, x, rng)
-        fit = lime_core(
-            model, x, target, comps, z, baseline, self.kernel_width, self.alpha,
-            random_state=int(rng.integers(0, 2**31 - 1)),
-        )
+        extra: dict = {}
+        if self.n_samples == AUTO:
+            # a deterministic content (zero, min, mean) draws nothing, so the masks are exactly
+            # the first rows fixed sampling would draw from the same rng
+            baseline = content_baseline(self.content, x, rng)
+            stream = MaskStream(rng, comps.d, self.paired)
+            cap = self.max_samples if budget is None else sized(self.max_samples, budget)
+            run = sample_adaptively(
+                lambda zz: model.predict(comps.compose(x, zz, baseline)).numpy(), stream, target,
+                k=context.headline_k, auto=self.auto_sampling(), cap=cap,
+                kernel_width=self.kernel_width, alpha=self.alpha,
+                projection=None if comps is segments else projection_matrix(comps, segments),
+                budget_bound=budget is not None and budget < self.max_samples)
+            n = len(run.z)
+            fit = fit_surrogate(run.z, run.labels, target, self.kernel_width, self.alpha,
+                                random_state=int(rng.integers(0, 2**31 - 1)))
+            extra.update(run.extra())
+        else:
+            n = sized(self.n_samples, budget)
+            z = sample_masks(rng, n, comps.d, self.paired)
+            baseline = content_baseline(self.content, x, rng)
+            fit = lime_core(
+                model, x, target, comps, z, baseline, self.kernel_width, self.alpha,
+                random_state=int(rng.integers(0, 2**31 - 1)),
+            )
         if comps is segments:
             weights, dense = fit.weights, None
         else:
             dense = spread(fit.weights, comps)
             weights = segments.project(dense, reduce="sum")
-        extra = {"n_samples": n, "local_pred": fit.local_pred}
+        extra = {"n_samples": n, "local_pred": fit.local_pred, **extra}
         if dense is not None:
             extra.update(components=list(comps.names), component_weights=fit.weights.tolist())
         return Explanation(
@@ -182,6 +384,18 @@ class _LimeFamily(Explainer):
             intercept=fit.intercept,
             extra=extra,
         )
+
+
+def projection_matrix(components: Segmentation, segments: Segmentation) -> np.ndarray:
+    """The linear map from component weights to scoring-segment weights, shape (d, p).
+
+    Column ``c`` is ``segments.project(spread(e_c, components), "sum")``: how the explainers
+    that spread component weights by area (:func:`~explainers._common.spread`) place a unit
+    weight of component ``c`` on the grid.
+    """
+    eye = np.eye(components.d)
+    return np.stack([segments.project(spread(eye[c], components), reduce="sum")
+                     for c in range(components.d)], axis=1)
 
 
 @register_explainer("lime")
@@ -198,8 +412,22 @@ class SlimeTime(_LimeFamily):
     description = "SLIME time: LIME on time-only segments, projected onto the grid by area"
     dense_map = True
 
-    def __init__(self, n_components: int = 10, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        n_components: int = 10,
+        n_samples: int | Literal["auto"] = 1024,
+        kernel_width: float = 0.25,
+        content: str = "mean",
+        alpha: float = 1.0,
+        max_samples: int = 8192,
+        first_samples: int = 256,
+        growth: float = 1.25,
+        confidence: float = 0.95,
+        paired: bool = False,
+    ) -> None:
+        super().__init__(n_samples=n_samples, kernel_width=kernel_width, content=content, alpha=alpha,
+                         max_samples=max_samples, first_samples=first_samples, growth=growth,
+                         confidence=confidence, paired=paired)
         self.n_components = n_components
 
     def components(self, segments: Segmentation) -> Segmentation:
