@@ -350,8 +350,13 @@ class _Run:
         return self.error is None and isinstance(self.explanation, Explanation)
 
 
+#: seconds one explain() call may take during the check before it counts as hanging
+CHECK_SECONDS = 60.0
+
+
 def _run(explainer: Explainer, name: str, problem: _Problem, seed: int, budget: int | None) -> _Run:
     from explbench.protocol import ExplainerFailure, validate_explanation
+    from explbench.unit import UnitTimeout, time_limit
 
     oracle = bool(getattr(explainer, "oracle", False))
     context = ExplainContext(audio=problem.audio, delta=problem.delta.clone() if oracle else None)
@@ -361,10 +366,11 @@ def _run(explainer: Explainer, name: str, problem: _Problem, seed: int, budget: 
     run = _Run(problem=problem, access=access)
     state = _global_state()
     try:
-        run.explanation, _ = call_explain(explainer, access, problem.x, problem.target,
-                                          segments=problem.segments, budget=budget,
-                                          rng=np.random.default_rng(seed), context=context)
-    except Exception as exc:  # reported, never propagated
+        with time_limit(CHECK_SECONDS, what=f"{name}'s explain() on a small conformance problem"):
+            run.explanation, _ = call_explain(explainer, access, problem.x, problem.target,
+                                              segments=problem.segments, budget=budget,
+                                              rng=np.random.default_rng(seed), context=context)
+    except (Exception, UnitTimeout) as exc:  # reported, never propagated
         run.error = exc
         run.trace = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     run.state_kept = _same_global_state(state, _global_state())

@@ -255,3 +255,21 @@ def test_oracle_receives_delta_and_ranked_explainers_do_not():
     assert failed(Ranked()) == {}
     assert seen["oracle"].shape == (80, 115) and float(seen["oracle"].abs().sum()) > 0
     assert seen["ranked"].delta is None and seen["ranked"].audio is None
+
+
+def test_a_hanging_explainer_fails_the_check_instead_of_blocking_it(monkeypatch):
+    import time
+
+    from explbench import conformance
+
+    class Hangs(Explainer):
+        def explain(self, model, x, target, *, segments, budget, rng, context):
+            time.sleep(30)
+            return Explanation(weights=np.zeros(segments.d))
+
+    monkeypatch.setattr(conformance, "CHECK_SECONDS", 0.2)
+    t0 = time.perf_counter()
+    results = conformance.check_explainer(Hangs())
+    assert time.perf_counter() - t0 < 20
+    assert not all(r.passed for r in results)
+    assert any("time limit" in r.message for r in results)
