@@ -3,12 +3,15 @@
 LIME with ``n_samples = "auto"`` (up to 8192) against LIME with 8192 samples, on the same
 attacked excerpts (cw-spectrogram and cw-waveform cases, half each), each explained through
 the harness (:class:`explbench.protocol.Scorer`, which counts the queries). Both get the same
-seed, so auto's masks are the first rows of the fixed run's. Reported in one line: the share of
-cases whose top-3 *set* agrees, the mean and 95th-percentile queries of auto, and the ratio of
-fixed to auto mean queries. Targets: agreement >= 95 % with <= 2048 queries on average.
+seed, so auto's masks are the first rows of the fixed run's. Reported in one line per mask
+design -- independent masks (LIME's own, the default) and antithetic pairs (``paired = true``,
+for both sides) -- the share of cases whose top-3 *set* agrees, the mean and
+95th-percentile queries of auto, and the ratio of fixed to auto mean queries. Targets:
+agreement >= 95 % with <= 2048 queries on average.
 
-About 8192 x 50 forwards for the fixed side, an hour of CPU on a 2-core machine. For a quick
-check, ``EXPLBENCH_ADAPTIVE_CASES=10`` (cases are drawn from the same generators and cached).
+About 8192 x 50 forwards for the fixed side of each design, an hour of CPU on a 2-core
+machine. For a quick check, ``EXPLBENCH_ADAPTIVE_CASES=10`` (the cases are generated once and
+cached); ``-k iid`` or ``-k paired`` runs one design.
 """
 
 import os
@@ -50,10 +53,13 @@ def top_set(weights: np.ndarray) -> frozenset:
     return frozenset(np.argsort(-np.asarray(weights), kind="stable")[:K].tolist())
 
 
-def test_auto_agrees_with_fixed_8192_at_a_fraction_of_the_queries(benchmark, setting):
+@pytest.mark.parametrize("design", ["iid", "paired"])
+def test_auto_agrees_with_fixed_8192_at_a_fraction_of_the_queries(benchmark, setting, design):
     scorer, cases = setting
     lime = registry.explainers.get("lime")
-    fixed, auto = lime(n_samples=MAX), lime(n_samples="auto", max_samples=MAX)
+    paired = design == "paired"
+    fixed = lime(n_samples=MAX, paired=paired)
+    auto = lime(n_samples="auto", max_samples=MAX, paired=paired)
     rows = []
 
     def run():
@@ -70,18 +76,18 @@ def test_auto_agrees_with_fixed_8192_at_a_fraction_of_the_queries(benchmark, set
     queries = np.array([r[1] for r in rows], dtype=float)
     fixed_q = np.array([r[2] for r in rows], dtype=float)
     reasons = {s: sum(r[3] == s for r in rows) for s in sorted({r[3] for r in rows})}
-    result = dict(cases=len(rows), agreement=float(agree.mean()), mean_queries=float(queries.mean()),
-                  p95_queries=float(np.percentile(queries, 95)), ratio=float(fixed_q.mean() / queries.mean()),
-                  stopped_because=reasons)
+    result = dict(design=design, cases=len(rows), agreement=float(agree.mean()),
+                  mean_queries=float(queries.mean()), p95_queries=float(np.percentile(queries, 95)),
+                  ratio=float(fixed_q.mean() / queries.mean()), stopped_because=reasons)
     for g in GENERATORS:
         sel = np.array([r[4] == g for r in rows])
         if sel.any():
             result[f"agreement[{g}]"] = float(agree[sel].mean())
             result[f"mean_queries[{g}]"] = float(queries[sel].mean())
     benchmark.extra_info.update(result)
-    print(f"\nadaptive LIME (top-{K}, up to {MAX}) on {len(rows)} svd-synth cases: agreement with fixed "
-          f"{MAX} {100 * result['agreement']:.1f} %; queries mean {result['mean_queries']:.0f}, "
-          f"95th percentile {result['p95_queries']:.0f}; ratio {result['ratio']:.2f}x fewer; "
+    print(f"\nadaptive LIME, {design} masks (top-{K}, up to {MAX}) on {len(rows)} svd-synth cases: "
+          f"agreement with fixed {MAX} {100 * result['agreement']:.1f} %; "
+          f"queries mean {result['mean_queries']:.0f}, 95th percentile {result['p95_queries']:.0f}; ratio {result['ratio']:.2f}x fewer; "
           f"stopped because {reasons}")
     assert len(rows) >= min(N_CASES, 50)
     assert result["agreement"] >= 0.95
