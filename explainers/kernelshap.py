@@ -129,7 +129,7 @@ class KernelShap(Explainer):
         cap = self.max_samples if budget is None else sized(self.max_samples, budget,
                                                             extra=FIXED_QUERIES, what="coalitions")
         sizes = auto.schedule(cap)
-        alpha = auto.alpha(len(sizes))
+        level = auto.alpha(len(sizes))
         done: tuple[int, np.ndarray, float, float] | None = None  # nsamples, phi, expected value, p_change
         reason, rounds = "max_samples", 0
         with local_seed(seed), _quiet():
@@ -146,7 +146,7 @@ class KernelShap(Explainer):
             rounds += 1
             # each round is a fresh shap sample, not a part of the next: the test is against
             # the population's order (fraction 0), not the last round's as for LIME
-            verdict = settle(phi, shap_covariance(explainer, phi), k, alpha, fraction=0.0)
+            verdict = settle(phi, shap_covariance(explainer, phi), k, level, fraction=0.0)
             done = (nsamples, phi, float(np.ravel(explainer.expected_value)[0]), verdict.p_change)
             if verdict.settled:
                 reason = "settled"

@@ -230,8 +230,7 @@ def sample_adaptively(
     if stream.taken != 0:
         raise ValueError("sample_adaptively needs a fresh MaskStream (its first row is the instance)")
     sizes = auto.schedule(cap)
-    ranked = stream.d if projection is None else int(np.asarray(projection).shape[0])
-    alpha = auto.alpha(len(sizes))
+    level = auto.alpha(len(sizes))  # the stopping level (``alpha`` is the ridge penalty)
     seen: dict[bytes, int] = {}
     zs: list[np.ndarray] = []
     answers: list[np.ndarray] = []  # one row per distinct mask, in order of first appearance
@@ -262,7 +261,7 @@ def sample_adaptively(
         if float(np.abs(resid).max()) <= 1e-9 * scale:
             return Adaptive(z, labels, fit, look, "exact", 0.0, n_answers)
         cov = ridge_covariance(z, y, sw, fit.weights, fit.intercept, alpha, stream.pairs(len(z)))
-        verdict = settle(fit.weights, cov, k, alpha, projection, fraction=n / sizes[-1])
+        verdict = settle(fit.weights, cov, k, level, projection, fraction=n / sizes[-1])
         if verdict.settled and look < len(sizes):  # at the last look it is the cap that stops
             return Adaptive(z, labels, fit, look, "settled", verdict.p_change, n_answers)
     reason = "budget" if budget_bound and sizes[-1] < auto.max_samples else "max_samples"

@@ -21,7 +21,7 @@ from explbench.api import ExplainContext, ModelAccess
 from explbench.conformance import assert_conforms
 from explbench.explainers._common import AutoSampling, ridge_covariance, settle, swap_bound
 from explbench.explainers.kernelshap import CoalitionCache, KernelShap, shap_covariance
-from explbench.explainers.lime import fit_surrogate, projection_matrix
+from explbench.explainers.lime import fit_surrogate, projection_matrix, sample_adaptively
 from explbench.neighbourhood import MaskStream, kernel_weights, sample_masks
 from explbench.params import problem, specs
 from explbench.registry import explainers
@@ -112,6 +112,17 @@ def test_auto_equals_fixed_sampling_on_the_same_samples():
     nk = ks.extra["nsamples"]
     ksf, _ = run_explainer(KernelShap(n_samples=nk), AdditiveModel(TIE), additive_input(TIE), SEG, seed=0)
     np.testing.assert_allclose(ks.weights, ksf.weights, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("penalty", [1.0, 50.0])
+def test_every_look_fits_the_estimator_of_fixed_sampling(penalty):
+    """The fit behind each stopping decision is the one returned: same kernel, same ridge penalty."""
+    run = sample_adaptively(lambda z: _synthetic_y(z), MaskStream(np.random.default_rng(1), 8), 1, k=2,
+                            auto=AutoSampling(max_samples=2048, first=64), cap=2048, alpha=penalty)
+    again = fit_surrogate(run.z, run.labels, 1, 0.25, penalty)
+    np.testing.assert_array_equal(run.fit.weights, again.weights)
+    assert run.fit.intercept == again.intercept
+    np.testing.assert_array_equal(run.labels, _synthetic_y(run.z))
 
 
 @pytest.mark.parametrize("name", ["lime", "kernelshap", "slime-time"])
