@@ -355,8 +355,10 @@ def rule_text(board: Board) -> str:
             f"case is its own cluster, else a paired cluster bootstrap; a failed explanation counts "
             f"as no flip), the p-values of all pairs are Holm-adjusted, and an explainer's rank is "
             f"1 + the number of explainers significantly better (adjusted p < {ALPHA}); shared "
-            f"ranks are marked =r. 'better than' lists the explainers it beats that way; "
-            f"'beats random' says whether random is among them."
+            f"ranks are marked =r. 'better than' lists the explainers it beats that way. "
+            f"'beats random' asks one question of every explainer, so it is its own family: each "
+            f"explainer against random, on the same paired test, Holm-adjusted over those tests "
+            f"only (adjusted p < {ALPHA})."
             + (f" Each further attack generator ({others}) has its own 'rank G' column, made the "
                f"same way." if others else "")
             + " Oracles (they see the perturbation) are shown, never ranked and never counted. "
@@ -392,6 +394,14 @@ def power_text(board: Board) -> str:
             strict.append(f"{g}: {'not detectable' if mdd is None else f'{mdd:.2f}'}")
         note += (f" That is for one pair at alpha {ALPHA:g}; Holm over the {pairs} pairs tests the "
                  f"strictest pair at alpha {ALPHA:g}/{pairs}, where it is " + "; ".join(strict) + ".")
+        versus = max((len(r.vs_random) for r in board.rankings.values()), default=0)
+        if versus > 1:
+            strict = []
+            for g, n in sorted(units.items()):
+                mdd = power.minimum_detectable_difference(n, disc, alpha=ALPHA / versus)
+                strict.append(f"{g}: {'not detectable' if mdd is None else f'{mdd:.2f}'}")
+            note += (f" 'beats random' tests {versus} explainers against random, the strictest at "
+                     f"alpha {ALPHA:g}/{versus}: " + "; ".join(strict) + ".")
     return f"Power: {line}. Cases: {counts}.{note}"
 
 

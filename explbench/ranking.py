@@ -278,12 +278,16 @@ class Ranking:
     tests : list of PairTest
         Every pair of ranked explainers, ``a < b`` alphabetically.
     alpha : float
+    vs_random : dict
+        Explainer → its pair test against ``random`` with ``p_holm`` adjusted over the family
+        "each explainer against random" alone (the board's 'beats random'), not over all pairs.
     """
 
     generator: str
     outcomes: dict[str, Outcomes]
     tests: list[PairTest] = field(default_factory=list)
     alpha: float = ALPHA
+    vs_random: dict[str, PairTest] = field(default_factory=dict)
 
     @property
     def ranked(self) -> list[str]:
@@ -324,10 +328,16 @@ class Ranking:
         return f"={r}" if shared else str(r)
 
     def beats_random(self, e: str) -> str:
-        """``"yes"``, ``"no"``, or ``"–"`` (for random itself, oracles and when random is absent)."""
-        if e == RANDOM or RANDOM not in self.ranked or e not in self.ranked:
+        """``"yes"``, ``"no"``, or ``"–"`` (for random itself, oracles and when random is absent).
+
+        The question "is it better than chance?" is asked of every explainer, so its tests are
+        one family: each explainer against random, Holm-adjusted over those tests only
+        (:attr:`vs_random`). Ranks and 'better than' use the family of all pairs.
+        """
+        t = self.vs_random.get(e)
+        if e == RANDOM or t is None:
             return "–"
-        return "yes" if RANDOM in self.better_than(e) else "no"
+        return "yes" if t.winner(self.alpha) == e else "no"
 
     def unpaired_pairs(self) -> list[tuple[str, str]]:
         return [(t.a, t.b) for t in self.tests if not t.paired]
@@ -374,6 +384,12 @@ def rank(outcomes_by_explainer: Mapping[str, Outcomes], generator: str, *, alpha
     if raw:
         adjusted = np.asarray(stats.holm([float(r["p"]) for r in raw]), dtype=float)
         result.tests = [PairTest(p_holm=float(q), **r) for r, q in zip(raw, adjusted)]  # type: ignore[arg-type]
+    against = [r for r in raw if RANDOM in (r["a"], r["b"])]
+    if against:
+        adjusted = stats.holm([float(r["p"]) for r in against])
+        for r, q in zip(against, adjusted):
+            other = r["b"] if r["a"] == RANDOM else r["a"]
+            result.vs_random[other] = PairTest(p_holm=float(q), **r)  # type: ignore[arg-type]
     return result
 
 

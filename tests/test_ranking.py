@@ -75,6 +75,23 @@ def test_rank_is_one_plus_the_significantly_better(board):
     assert board.beats_random("random") == "–"
 
 
+def test_beats_random_is_its_own_holm_family():
+    """C flips on 10 cases, random on 2 (one shared): 9 discordant for C, 1 for random, exact
+    McNemar p = 2 * 11 / 2^10. In the family "each explainer against random" (A, B, C) Holm
+    multiplies it by 2 (A's p = 26/4096 comes first): 0.043, significant. Over all six pairs it
+    is multiplied by 4 (after A-random and A-B): 0.086, not significant."""
+    flips = {"A": set(range(12)), "B": set(range(4)), "C": set(range(10)), "random": {0, 12}}
+    res = _ranking(_records(flips))
+    c = res.vs_random["C"]
+    assert c.p == pytest.approx(22 / 1024, abs=1e-15)
+    assert set(res.vs_random) == {"A", "B", "C"}
+    assert c.p_holm == pytest.approx(2 * 22 / 1024, abs=1e-15)
+    assert res.test("C", "random").p_holm == pytest.approx(4 * 22 / 1024, abs=1e-15)
+    assert res.beats_random("C") == "yes" and "random" not in res.better_than("C")
+    assert res.beats_random("A") == "yes" and res.beats_random("B") == "no"
+    assert res.beats_random("random") == "–"
+
+
 def test_oracle_is_shown_never_ranked_never_counted(board):
     assert board.label("oracle-norm") == "oracle" and board.rank("oracle-norm") is None
     assert "oracle-norm" not in board.ranked
