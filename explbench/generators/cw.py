@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from explbench.api import Task
 from explbench.cases import Case
-from explbench.generators.attack import AttackConfig, Item, Outcome, attack_stream
+from explbench.generators.attack import PRECISIONS, AttackConfig, Item, Outcome, attack_stream
 from explbench.generators.common import (ClusterQuota, Drawn, check_per_cluster, decided_excerpts,
                                          direction_name, generator_version, n_classes, rate, split_n,
                                          stems_of)
@@ -52,6 +52,13 @@ class _CarliniWagner:
         At most ``cap_factor`` times the wanted number of excerpts are attacked per direction.
     per_cluster : int or None
         At most this many excerpts of one cluster are attacked (default 1; None: no limit).
+    precision : {"auto", "float32", "bfloat16"}
+        Arithmetic of the search's forward and backward passes (outcomes are always re-checked
+        in float32); "auto" takes bfloat16 where the CPU or GPU computes it natively. See
+        :mod:`explbench.generators.attack`.
+    threads : int
+        CPU sub-batches attacked at once, one torch thread each (0: torch's thread count).
+        Changes speed, and results only by float rounding.
     """
 
     name: ClassVar[str] = ""
@@ -62,10 +69,16 @@ class _CarliniWagner:
 
     def __init__(self, eps: float | None = None, eta: float | None = None, alpha: float | None = None,
                  max_iter: int | None = None, confidence: float | None = None, batch_size: int = 16,
-                 cap_factor: int = 3, per_cluster: int | None = 1) -> None:
+                 cap_factor: int = 3, per_cluster: int | None = 1, precision: str = "auto",
+                 threads: int = 0) -> None:
         self.eps, self.eta, self.alpha, self.max_iter = eps, eta, alpha, max_iter
         self.confidence = confidence
         self.batch_size = batch_size
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if int(threads) < 0:
+            raise ValueError(f"threads must be >= 0 (0: torch's thread count), got {threads}")
+        self.precision, self.threads = precision, int(threads)
         self.cap_factor = cap_factor
         self.per_cluster = check_per_cluster(per_cluster)
 
@@ -96,7 +109,8 @@ class _CarliniWagner:
         return AttackConfig(eps=float(merged["eps"]), eta=float(merged["eta"]),
                             alpha=float(merged["alpha"]), max_iter=int(merged["max_iter"]),
                             confidence=float(merged["confidence"]),
-                            batch_size=int(self.batch_size))
+                            batch_size=int(self.batch_size), precision=self.precision,
+                            threads=self.threads)
 
     def get_params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
