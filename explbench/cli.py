@@ -133,9 +133,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from explbench.evaluation import evaluate
 
     _load_plugins(args.plugin)
-    weights = resolve_weights(args.weights) if args.weights else None
-    task = _task(args.task, **({"weights": weights} if weights else {}))
-    _classifier(task, weights)
+    params = _task_params(args.task_param)
+    if args.weights:
+        params["weights"] = resolve_weights(args.weights)
+    task = _task(args.task, **params)
+    _classifier(task, params.get("weights"))
     scores = evaluate(task, split=args.split, n=args.n, seed=args.seed, progress=not args.json)
     if args.json:
         print(json.dumps(scores))
@@ -173,21 +175,12 @@ def _split(value: str | None) -> list[str] | None:
 def _task_params(items: list[str]) -> dict:
     """``KEY=VALUE`` pairs; a VALUE that reads as a TOML value (number, true, [..]) is one, and
     a ``weights`` folder resolves to the weights file inside it."""
-    import tomllib
+    from explbench.cli_tasks import parse_params
 
-    out: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"--task-param {item!r}: write KEY=VALUE, e.g. --task-param weights=my-model")
-        try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value
-        if key == "weights" and isinstance(parsed, str) and Path(parsed).is_dir():
-            parsed = resolve_weights(parsed, f"--task-param weights={value}")
-        out[key] = parsed
+    out = parse_params(items)
+    weights = out.get("weights")
+    if isinstance(weights, str) and Path(weights).is_dir():
+        out["weights"] = resolve_weights(weights, f"--task-param weights={weights}")
     return out
 
 
@@ -384,8 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--weights", default=None, help="a checkpoint other than the committed one "
                    "(a file, or the folder `explbench train --out DIR` wrote)")
-    s.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
-                   help="import a file that registers the task (runs its code)")
+    from explbench.cli_tasks import add_task_arguments
+
+    add_task_arguments(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(func=cmd_evaluate)
 
