@@ -438,6 +438,7 @@ class SlimeFreq(SlimeTime):
     """LIME on ``n_components`` frequency segments, projected onto the scoring grid by area."""
 
     description = "SLIME frequency: LIME on frequency-only segments, projected onto the grid by area"
+    needs_frequency_axis = True
 
     def components(self, segments: Segmentation) -> Segmentation:
         return freq_segments(segments.shape, self.n_components, time_axis=segments.time_dim)

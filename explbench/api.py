@@ -241,6 +241,9 @@ class Explainer(ABC):
     #: True when ``explain`` returns a dense map (``Explanation.dense``): the harness then
     #: records it under every extra aggregation of the suite, failures included
     dense_map: ClassVar[bool] = False
+    #: True when the explainer needs a frequency axis (a time-frequency domain); a run on a
+    #: waveform domain leaves it out and says so
+    needs_frequency_axis: ClassVar[bool] = False
 
     @abstractmethod
     def explain(

@@ -13,7 +13,7 @@ import hashlib
 import inspect
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
@@ -26,8 +26,10 @@ from explbench import registry
 from explbench.api import Explainer, Task
 from explbench.cases import Case, cache_key, load_cases, save_cases
 from explbench.identity import TaskIdentity, task_identity
-from explbench.segmentation import Segmentation, from_spec
+from explbench.segmentation import Segmentation
 from explbench.stats import seed_for
+from explbench.task import task_segmentation
+from explbench.task_checks import MissingHookError, require_hooks
 from explbench.store import METRIC_COLUMNS, RunStore, cache_dir, provenance, record_key
 from explbench.suite import (SuiteConfig, SuiteError, _generator_order, accepts_per_cluster,
                              check_resolved_ranges, generator_kwargs, validate)
@@ -216,7 +218,12 @@ def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progres
 
 @dataclass
 class Prepared:
-    """Everything built and checked before a run writes anything."""
+    """Everything built and checked before a run writes anything.
+
+    ``left_out`` names the suite's generators and explainers that cannot work on the task at
+    all (:func:`explbench.task_checks.inapplicable`), with the reason; ``config`` is the suite
+    without them.
+    """
 
     config: SuiteConfig
     task: Task
@@ -224,6 +231,55 @@ class Prepared:
     explainers: dict[str, Explainer]
     identity: TaskIdentity
     device: str
+    left_out: dict[str, str] = field(default_factory=dict)
+
+
+def fit_to_task(config: SuiteConfig, task: Task, log: Log = print) -> tuple[SuiteConfig, dict[str, str]]:
+    """The suite as it applies to ``task``: what cannot work on it left out, and said so.
+
+    Generators and explainers that cannot work on the task whatever hooks it adds (declared
+    ``unsupported``, made for another axis order, a frequency axis on a waveform) are dropped,
+    a derived generator loses them from its ``from`` list (and goes too when none is left),
+    and ``grid:TxF`` on a waveform domain becomes ``time:T*F``
+    (:func:`explbench.segmentation.spec_for_shape`). A hook that is merely missing is not
+    fitted away: :func:`explbench.task_checks.require_hooks` then stops the run.
+
+    Raises
+    ------
+    SuiteError
+        When no generator or no explainer is left.
+    """
+    from explbench.segmentation import spec_for_shape
+    from explbench.task_checks import inapplicable
+
+    left_out = inapplicable(task, list(config.generators), list(config.explainers))
+    generators: dict[str, dict] = {}
+    for name, params in config.generators.items():
+        if name in left_out:
+            continue
+        parents = params.get("from")
+        if isinstance(parents, list) and any(p in left_out for p in parents):
+            kept = [p for p in parents if p not in left_out]
+            if not kept:
+                left_out[name] = f"every generator it derives from ({', '.join(parents)}) is left out"
+                continue
+            params = {**params, "from": kept}
+        generators[name] = params
+    explainers = [e for e in config.explainers if e not in left_out]
+    spec, note = spec_for_shape(config.segmentation, tuple(task.domain_shape))
+    for name, why in left_out.items():
+        log(f"note: {name} is left out of this run: {why}")
+    if note:
+        log(f"note: {note}")
+    if not generators or not explainers:
+        kind = "generator" if not generators else "explainer"
+        raise SuiteError(f"no {kind} of suite {config.name!r} can run on task {config.task!r}: "
+                         + "; ".join(f"{n}: {w}" for n, w in left_out.items()))
+    if not left_out and spec == config.segmentation:
+        return config, {}
+    fitted = SuiteConfig.from_dict({**config.to_dict(), "generators": generators,
+                                    "explainers": explainers, "segmentation": spec})
+    return fitted, left_out
 
 
 def prepare(config: SuiteConfig, device: str = "cpu", log: Log = print) -> Prepared:
@@ -238,9 +294,14 @@ def prepare(config: SuiteConfig, device: str = "cpu", log: Log = print) -> Prepa
     check_device(device)
     validate(config)
     task = make_task(config, device)
+    config, left_out = fit_to_task(config, task, log)
     validate(config, task=task)
     check_resolved_ranges(config, task)
-    segments = from_spec(config.segmentation, tuple(task.domain_shape))
+    try:
+        require_hooks(task, list(config.generators), list(config.explainers))
+    except MissingHookError as exc:
+        raise SuiteError(str(exc)) from None
+    segments = task_segmentation(task, config.segmentation)
     try:
         task.classifier()
     except Exception as exc:  # noqa: BLE001 - a user's weights or model code
@@ -255,7 +316,8 @@ def prepare(config: SuiteConfig, device: str = "cpu", log: Log = print) -> Prepa
                 raise SuiteError(f"key 'generator.{name}': {name!r} cannot run on task "
                                  f"{config.task!r}: {exc}") from None
     explainers = {name: make_explainer(config, name) for name in config.explainers}
-    return Prepared(config, task, segments, explainers, task_identity(task, config.split), device)
+    return Prepared(config, task, segments, explainers, task_identity(task, config.split), device,
+                    left_out)
 
 
 def choose_batch_size(prep: Prepared, batch_size: int | None) -> tuple[int, str]:
@@ -579,6 +641,8 @@ def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: 
 
 def _new_provenance(prep: Prepared) -> dict:
     prov = provenance(prep.task, prep.config.to_dict())
+    if prep.left_out:
+        prov["left_out"] = dict(prep.left_out)
     prov["task"]["model_identity"] = prep.identity.model
     prov["task"]["identity"] = prep.identity.to_dict()
     return prov

@@ -534,7 +534,7 @@ def run_sanity(folder: str | Path, *, n: int = DEFAULT_N, explainers: Sequence[s
         Torch device.
     """
     from explbench.runner import make_explainer, make_task
-    from explbench.segmentation import from_spec
+    from explbench.task import task_segmentation
     from explbench.store import RunStore
 
     inputs = load_run(folder)
@@ -551,7 +551,7 @@ def run_sanity(folder: str | Path, *, n: int = DEFAULT_N, explainers: Sequence[s
     if ran_with and ran_with != task.model_hash():
         notes.append(f"the task's model ({task.model_hash()}) is not the one the run used ({ran_with}); "
                      f"the check describes the current model")
-    segments = from_spec(config.segmentation, tuple(task.domain_shape))
+    segments = task_segmentation(task, config.segmentation)
     scorer = _make_scorer(task, segments, config, inputs.provenance.get("batch_size"), device)
     built = {name: make_explainer(config, name) for name in names}
     cases = sample_cases(inputs.cases_by_generator, n, seed)

@@ -232,6 +232,31 @@ def freq_segments(shape: tuple[int, ...], n: int = 10, *, time_axis: int | None 
     return Segmentation(seg.masks, tuple(f"f{f}" for f in range(n)), f"freq {n}", time_axis=seg.time_axis)
 
 
+def spec_for_shape(spec: str, shape: tuple[int, ...]) -> tuple[str, str | None]:
+    """``spec`` as it applies to a domain of ``shape``, and a note when it had to change.
+
+    A 1-D (waveform) domain has no frequency axis, so ``grid:TxF`` with F > 1 becomes
+    ``time:T*F``: the same number of segments, all along time. Anything else is returned as is.
+
+    Returns
+    -------
+    spec : str
+    note : str or None
+    """
+    kind, _, arg = spec.partition(":")
+    if len(tuple(shape)) != 1 or kind != "grid":
+        return spec, None
+    try:
+        t, f = (int(v) for v in (arg or "5x4").split("x"))
+    except ValueError:
+        return spec, None  # from_spec says what is wrong with it
+    if f == 1:
+        return spec, None
+    new = f"time:{t * f}"
+    return new, (f"the domain {tuple(shape)} is a waveform with no frequency axis: segmentation "
+                 f"{spec!r} becomes {new!r} (the same {t * f} segments, along time)")
+
+
 def from_spec(spec: str, shape: tuple[int, ...], *, time_axis: int | None = None) -> Segmentation:
     """Build a segmentation from a config string: ``"grid:5x4"``, ``"time:10"``, ``"freq:8"``.
 

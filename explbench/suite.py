@@ -316,14 +316,14 @@ def _guess_key(exc: Exception, params: dict, fallback: str) -> str:
 
 def _segmentation(config: SuiteConfig, path: str, text: str, task_cls: object,
                   task: object | None):
-    from explbench.segmentation import from_spec
+    from explbench.segmentation import from_spec, spec_for_shape
 
     shape = tuple(getattr(task, "domain_shape", ()) or ()) if task is not None else ()
     shape = shape or tuple(getattr(task_cls, "domain_shape", ()) or ())
     if not shape:
         return None  # the task sets its shape when built; the runner checks again with it
     try:
-        return from_spec(config.segmentation, shape)  # type: ignore[arg-type]
+        return from_spec(spec_for_shape(config.segmentation, shape)[0], shape)  # type: ignore[arg-type]
     except (ValueError, TypeError) as exc:
         raise _error(path, text, "segmentation", f"{exc} (task {config.task!r} has the domain "
                      f"shape {shape})") from None

@@ -129,6 +129,31 @@ def axis_order(domain_axes: tuple[str, ...], domain_shape: tuple[int, ...] | Non
     return kinds
 
 
+def time_axis(task: object) -> int | None:
+    """The index of the time axis in ``task``'s domain, read from its ``domain_axes``.
+
+    ``None`` for a task that declares no ``domain_axes`` (the harness then assumes frequency x
+    time, as for svd-synth). Raises ValueError, as :func:`axis_order` does, for axes it cannot read.
+    """
+    axes = tuple(getattr(task, "domain_axes", ()) or ())
+    if not axes:
+        return None
+    shape = tuple(getattr(task, "domain_shape", ()) or ()) or None
+    return axis_order(axes, shape).index("time")
+
+
+def task_segmentation(task: object, spec: str, shape: tuple[int, ...] | None = None):
+    """The segmentation ``spec`` (e.g. ``"grid:5x4"``) laid over ``task``'s domain, time axis and all.
+
+    ``shape`` defaults to the task's ``domain_shape``; returns a
+    :class:`explbench.segmentation.Segmentation`.
+    """
+    from explbench.segmentation import from_spec
+
+    shape = tuple(shape if shape is not None else getattr(task, "domain_shape", ()))
+    return from_spec(spec, shape, time_axis=time_axis(task))
+
+
 # --------------------------------------------------------------------------- hooks
 
 

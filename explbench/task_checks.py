@@ -168,6 +168,50 @@ def missing_hooks(task: object, generators: Iterable[Any] = (), explainers: Iter
     return problems
 
 
+def inapplicable(task: object, generators: Iterable[Any] = (), explainers: Iterable[Any] = ()) -> dict[str, str]:
+    """The suite's generators and explainers that cannot work on ``task`` at all, with the reason.
+
+    These are what the task declares ``unsupported``, generators made for another axis order
+    (``planted`` needs bands x frames), the spectrogram attack on a 1-D domain that has no
+    magnitude hooks, and explainers that need a frequency axis (``needs_frequency_axis``) on a
+    1-D domain. A run leaves them out and says so. A hook that is merely missing, on a domain
+    that could have it, is not here: :func:`require_hooks` stops the run with how to write it.
+
+    Returns
+    -------
+    dict
+        ``{name: reason}``, in the order given (generators first).
+    """
+    tname = getattr(task, "name", type(task).__name__)
+    unsupported = dict(getattr(task, "unsupported", None) or {})
+    shape = tuple(getattr(task, "domain_shape", ()) or ())
+    try:
+        kinds = axis_order(tuple(getattr(task, "domain_axes", ()) or ()), shape) \
+            if getattr(task, "domain_axes", ()) else None
+    except ValueError:
+        kinds = None  # an unreadable domain is reported by missing_hooks / check-task
+    one_d = len(shape) == 1
+    out: dict[str, str] = {}
+    for g in generators:
+        name, _ = _lookup("generator", g)
+        req = requirements(g)
+        if name in unsupported:
+            out[name] = f"task {tname!r} declares it unsupported: {unsupported[name]}"
+        elif req.axis_orders is not None and kinds is not None and kinds not in req.axis_orders:
+            wanted = " or ".join(" x ".join(o) for o in req.axis_orders)
+            out[name] = f"it works on a {wanted} domain and task {tname!r}'s is {' x '.join(kinds)}"
+        elif one_d and any(h in ("magnitude", "magnitude_to_domain") for h in req.hooks) \
+                and not all(has_hook(task, h) for h in req.hooks):
+            out[name] = f"task {tname!r} explains a waveform and has no magnitude hooks to attack through"
+    for e in explainers:
+        name, obj = _lookup("explainer", e)
+        if name in unsupported:
+            out[name] = f"task {tname!r} declares it unsupported: {unsupported[name]}"
+        elif one_d and getattr(obj, "needs_frequency_axis", False):
+            out[name] = f"it needs a frequency axis and task {tname!r} explains a waveform"
+    return out
+
+
 class MissingHookError(ValueError):
     """A suite needs task hooks (or a domain) the task does not offer."""
 
@@ -467,12 +511,22 @@ def check_gradient(task: Task, probe: _Probe) -> TaskCheck:
 
 @_guard("hooks", "checking the optional hooks")
 def check_hooks(task: Task, probe: _Probe, generators: Iterable[Any] = (), explainers: Iterable[Any] = ()) -> TaskCheck:
-    """The hooks the suite's generators and explainers need are present, and the present ones work."""
-    problems = missing_hooks(task, generators, explainers)
-    bad = list(problems)
+    """The hooks the suite's generators and explainers need are present, and the present ones work.
+
+    What cannot work on the task at all (:func:`inapplicable`) is not a failure: a run leaves
+    it out, and the check says so.
+    """
+    generators, explainers = list(generators), list(explainers)
+    left = inapplicable(task, generators, explainers)
+    dropped = [g for g in generators if _lookup("generator", g)[0] in left]
+    generators = [g for g in generators if g not in dropped]
+    explainers = [e for e in explainers if _lookup("explainer", e)[0] not in left]
+    # a hook only a left-out generator would use (a waveform task's inherited magnitude) is not checked
+    magnitude_unused = any("magnitude" in requirements(g).hooks for g in dropped)
+    bad = list(missing_hooks(task, generators, explainers))
     if has_hook(task, "magnitude") != has_hook(task, "magnitude_to_domain"):
         bad.append("magnitude and magnitude_to_domain come as a pair; define both or neither")
-    elif has_hook(task, "magnitude"):
+    elif has_hook(task, "magnitude") and not magnitude_unused:
         wave = probe.audio[:2].to(getattr(task, "device", "cpu"))
         with torch.no_grad():
             mag = task.magnitude(wave)  # type: ignore[misc]
@@ -501,8 +555,9 @@ def check_hooks(task: Task, probe: _Probe, generators: Iterable[Any] = (), expla
     if bad:
         return TaskCheck("hooks", False, "; ".join(bad))
     gens = [(_lookup("generator", g)[0]) for g in generators]
+    skipped = "".join(f"; {n} is left out of runs ({why})" for n, why in left.items())
     return TaskCheck("hooks", True, f"present: {', '.join(present) or 'none'}; enough for "
-                     f"{', '.join(gens) or 'no generator named'}")
+                     f"{', '.join(gens) or 'no generator named'}{skipped}")
 
 
 @_guard("accuracy", "scoring the classifier on the excerpts")

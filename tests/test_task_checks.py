@@ -282,3 +282,60 @@ def test_a_task_that_cannot_be_built_is_one_failed_check():
     res = check_task(Broken, suite=None, generators=[], explainers=[], n=2)
     assert len(res) == 1 and not res[0].passed
     assert res[0].name == "construction" and "folder is required" in res[0].message
+
+
+class Wave(Toy):
+    """The toy model explained on its waveform: a 1-D domain."""
+
+    domain_shape = (N,)
+    domain_axes = ("sample",)
+
+    def to_domain(self, audio):
+        return audio
+
+    def classifier(self):
+        net, front = super().classifier(), super().to_domain
+        class OnWave(torch.nn.Module):
+            def forward(self, wave):
+                return net(front(wave))
+
+        return OnWave().eval()
+
+
+def test_a_run_leaves_out_what_a_domain_cannot_host_and_says_so():
+    from explbench.runner import fit_to_task
+    from explbench.suite import SuiteConfig
+    from explbench.task_checks import inapplicable
+
+    config = SuiteConfig(name="t", task="toy", segmentation="grid:5x4", explainers=["lime", "slime-freq"],
+                         generators={"cw-spectrogram": {"n": 4}, "cw-waveform": {"n": 4}, "planted": {"n": 2},
+                                     "localized": {"from": ["cw-spectrogram", "cw-waveform"], "ks": [1]}})
+    said = []
+    fitted, left = fit_to_task(config, Wave(), said.append)
+    assert list(fitted.generators) == ["cw-waveform", "localized"]
+    assert fitted.generators["localized"]["from"] == ["cw-waveform"]
+    assert fitted.explainers == ["lime"] and fitted.segmentation == "time:20"
+    assert set(left) == {"cw-spectrogram", "planted", "slime-freq"}
+    assert "no magnitude hooks" in left["cw-spectrogram"] and "frequency x time" in left["planted"]
+    assert len(said) == 4 and any("'time:20'" in s for s in said)
+    assert config.segmentation == "grid:5x4"  # the suite itself is not changed
+    # a band-major task keeps all; one that declares a generator unsupported loses just that
+    assert fit_to_task(config, Toy(), said.append) == (config, {})
+
+    class Picky(Toy):
+        unsupported = {"cw-waveform": "no waveform attacks here"}
+
+    assert inapplicable(Picky(), ["cw-waveform", "cw-spectrogram"]) == {
+        "cw-waveform": "task 'toy' declares it unsupported: no waveform attacks here"}
+
+
+def test_a_missing_hook_stops_the_run_before_anything_is_written(tmp_path):
+    from explbench import registry
+    from explbench.runner import prepare
+    from explbench.suite import SuiteConfig, SuiteError
+
+    registry.tasks.add("toy-no-magnitude", Toy)
+    config = SuiteConfig(name="t", task="toy-no-magnitude", explainers=["random"],
+                         generators={"cw-spectrogram": {"n": 2}})
+    with pytest.raises(SuiteError, match="magnitude_to_domain"):
+        prepare(config, log=lambda *_: None)

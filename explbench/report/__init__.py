@@ -49,6 +49,19 @@ def _task(suite: dict) -> tuple[object | None, str | None]:
                       f"run keeps a copy of its plug-ins in RUN/plugins/)")
 
 
+def _time_axis(task: object | None, ptask: dict) -> int | None:
+    """The domain's time axis: from the task when it loads, else from the run's provenance."""
+    from explbench.task import time_axis
+
+    source = task if task is not None and getattr(task, "domain_axes", ()) else \
+        type("Recorded", (), {"domain_axes": tuple(ptask.get("domain_axes") or ()),
+                              "domain_shape": tuple(ptask.get("domain_shape") or ())})
+    try:
+        return time_axis(source)
+    except ValueError:
+        return None
+
+
 def _uri(fig: object) -> str | None:
     return png_uri(fig) if fig is not None else None
 
@@ -250,7 +263,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, n_localised
         shown = shown_explainers(run.explainers, run.oracles, max_explainers)
         rate = int(getattr(task, "sample_rate", 0) or ptask.get("sample_rate") or 22050)
         case_views, more = views(ok, run.cases, shown, str(suite.get("segmentation", "grid:5x4")),
-                                 task, rate, n_localised, n_adversarial, run_folder=run.folder)
+                                 task, rate, n_localised, n_adversarial, run_folder=run.folder,
+                                 time_axis=_time_axis(task, ptask))
         notes += more
     failed = int((records["status"] != "ok").sum()) if not records.empty else 0
     if failed:

@@ -214,11 +214,12 @@ def view(case: Case, rows: pd.DataFrame, explainers: list[str], segments: Segmen
 
 def views(records: pd.DataFrame, cases_json: dict, explainers: list[str], segmentation: str,
           task: object | None, sample_rate: int, n_localised: int = 4, n_adversarial: int = 2,
-          run_folder: Path | None = None) -> tuple[list[CaseView], list[str]]:
+          run_folder: Path | None = None, time_axis: int | None = None) -> tuple[list[CaseView], list[str]]:
     """Views of a handful of cases (see :func:`select`) and notes on anything left out.
 
-    The segmentation is rebuilt from its spec and the shape of the stored cases, so the views
-    need no task; the task (when it loads) only renders explanations back to sound.
+    The segmentation is rebuilt from its spec, the shape of the stored cases and ``time_axis``
+    (the domain's, as the run recorded it), so the views need no task; the task (when it loads)
+    only renders explanations back to sound.
     """
     from explbench.segmentation import from_spec
 
@@ -234,7 +235,7 @@ def views(records: pd.DataFrame, cases_json: dict, explainers: list[str], segmen
         shape = tuple(int(s) for s in np.shape(case.x_mod))
         if shape not in segments:
             try:
-                segments[shape] = from_spec(segmentation, shape)
+                segments[shape] = from_spec(segmentation, shape, time_axis=time_axis)
             except ValueError as exc:
                 notes.append(f"case {cid}: the segmentation {segmentation!r} cannot be rebuilt for "
                              f"its shape {shape}: {exc}")
