@@ -386,22 +386,21 @@ def power_text(board: Board) -> str:
     if any(c < n for n, c in sizes.values()):
         note = (" Where cases share clusters, the figure is for the n_clusters independent units, "
                 "a conservative stand-in.")
+    def strictest(m: int) -> str:  # the MDD per generator when m tests share alpha
+        out = []
+        for g, n in sorted(units.items()):
+            mdd = power.minimum_detectable_difference(n, disc, alpha=ALPHA / m)
+            out.append(f"{g}: {'not detectable' if mdd is None else f'{mdd:.2f}'}")
+        return "; ".join(out)
+
     pairs = max((len(r.tests) for r in board.rankings.values()), default=0)
     if pairs > 1 and units:
-        strict = []
-        for g, n in sorted(units.items()):
-            mdd = power.minimum_detectable_difference(n, disc, alpha=ALPHA / pairs)
-            strict.append(f"{g}: {'not detectable' if mdd is None else f'{mdd:.2f}'}")
         note += (f" That is for one pair at alpha {ALPHA:g}; Holm over the {pairs} pairs tests the "
-                 f"strictest pair at alpha {ALPHA:g}/{pairs}, where it is " + "; ".join(strict) + ".")
+                 f"strictest pair at alpha {ALPHA:g}/{pairs}, where it is {strictest(pairs)}.")
         versus = max((len(r.vs_random) for r in board.rankings.values()), default=0)
         if versus > 1:
-            strict = []
-            for g, n in sorted(units.items()):
-                mdd = power.minimum_detectable_difference(n, disc, alpha=ALPHA / versus)
-                strict.append(f"{g}: {'not detectable' if mdd is None else f'{mdd:.2f}'}")
             note += (f" 'beats random' tests {versus} explainers against random, the strictest at "
-                     f"alpha {ALPHA:g}/{versus}: " + "; ".join(strict) + ".")
+                     f"alpha {ALPHA:g}/{versus}: {strictest(versus)}.")
     return f"Power: {line}. Cases: {counts}.{note}"
 
 

@@ -2,31 +2,15 @@
 from the page's code and run through the smoke suite as a new user would."""
 
 import json
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "adding-a-task.md"
+from docs_walkthrough import block, explbench
+
 FILES = ("my_task.py", "three_tones.py", "time_major.py", "waveform.py")
-
-
-def explbench(*args, cwd):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "explbench.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
-
-
-def block(name: str) -> str:
-    code = re.search(rf"Save this as `{re.escape(name)}`:\n\n```python\n(.*?)```", DOC.read_text(), re.S)
-    assert code, f"the walk-through lost its {name} block"
-    return code.group(1)
 
 
 @pytest.fixture(scope="module")

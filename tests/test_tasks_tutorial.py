@@ -1,30 +1,12 @@
 """docs/adding-a-task.md, run as a new user would: its code in a file, its commands."""
 
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "adding-a-task.md"
-
-
-def explbench(*args, cwd):
-    # one torch thread: the test machine's cores are shared, where thread pools only stall
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "explbench.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
-
-
-def block(name: str, lang: str) -> str:
-    code = re.search(rf"Save this as `{re.escape(name)}`:\n\n```{lang}\n(.*?)```", DOC.read_text(), re.S)
-    assert code, f"the walk-through lost its {name} block"
-    return code.group(1)
+from docs_walkthrough import TASK_DOC as DOC, block, explbench
 
 
 @pytest.fixture(scope="module")
