@@ -362,6 +362,10 @@ def test_weights_folder_from_train_is_accepted_and_a_bad_one_fails_before_work(t
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     rc, _, err = run(capsys, "evaluate", "svd-synth", "--weights", str(tmp_path / "junk.pt"), "--n", "400")
     assert rc == 2 and "cannot load the weights" in err and "Traceback" not in err, err
+    rc, _, err = run(capsys, "evaluate", "svd-synth", "--task-param", f"weights={empty}", "--n", "400")
+    assert rc == 2 and "holds no weights file" in err, err  # --task-param reaches evaluate too
+    rc, _, err = run(capsys, "evaluate", "svd-synth", "--task-param", "no-equals-sign")
+    assert rc == 2 and "write KEY=VALUE" in err, err
     assert time.perf_counter() - t0 < 120  # refused before any excerpt is rendered
 
 
