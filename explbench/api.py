@@ -15,8 +15,10 @@ from __future__ import annotations
 import inspect
 import time
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -125,21 +127,52 @@ class ExplainContext:
 # --------------------------------------------------------------------------- model access
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[int]:
+    """Run the body with one torch thread; yields the thread count there was before."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield before
+    finally:
+        torch.set_num_threads(before)
+
+
 def forward_batched(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor | np.ndarray,
-                    batch_size: int, device: str | torch.device = "cpu") -> torch.Tensor:
+                    batch_size: int, device: str | torch.device = "cpu",
+                    threads: int | None = None) -> torch.Tensor:
     """``module`` applied to ``x`` ``(N, ...)`` in batches under ``torch.inference_mode``.
+
+    On a CPU every batch is computed on one torch thread, and up to ``threads`` batches at once
+    (default: torch's thread count). A float32 convolution's rounding depends on how many
+    threads share it; computed this way, the same batch gives the same bits in a process with
+    one thread (a worker of ``--executor processes``) and in one with many, so every executor
+    writes the same ``metrics.csv``. The batches are ``batch_size`` whatever ``threads`` is.
 
     Returns
     -------
     torch.Tensor, shape (N, ...), float32 on the CPU (empty when N = 0)
     """
     x = torch.as_tensor(x, dtype=torch.float32)
-    out = []
-    with torch.inference_mode():
-        for i in range(0, x.shape[0], batch_size):
-            out.append(module(x[i : i + batch_size].to(device)).float().cpu())
-    return torch.cat(out) if out else torch.empty(0)
+    starts = list(range(0, x.shape[0], batch_size))
+    if not starts:
+        return torch.empty(0)
+    if torch.device(device).type != "cpu":
+        with torch.inference_mode():
+            return torch.cat([module(x[i : i + batch_size].to(device)).float().cpu() for i in starts])
 
+    def one(i: int) -> torch.Tensor:
+        with torch.inference_mode():  # thread-local: each pool thread enters it itself
+            return module(x[i : i + batch_size]).float()
+
+    with one_torch_thread() as available:
+        n = max(1, min(len(starts), threads or available))
+        if n == 1:
+            out = [one(i) for i in starts]
+        else:
+            with ThreadPoolExecutor(n) as pool:
+                out = list(pool.map(one, starts))
+    return torch.cat(out)
 
 
 class ModelAccess:
@@ -169,6 +202,8 @@ class ModelAccess:
         self.budget = budget
         self.batch_size = batch_size
         self.device = torch.device(device)
+        #: batches computed at once by :meth:`predict` (this process's torch threads)
+        self.threads = torch.get_num_threads()
         self.queries = 0
         self.gradient_queries = 0
 
@@ -192,7 +227,7 @@ class ModelAccess:
         torch.Tensor, shape (N, C), on the CPU
         """
         self._charge(len(batch))
-        return forward_batched(self._classify, batch, self.batch_size, self.device)
+        return forward_batched(self._classify, batch, self.batch_size, self.device, self.threads)
 
     def differentiable(self) -> torch.nn.Module:
         """The classifier as a differentiable torch module, for white-box explainers.
@@ -347,7 +382,10 @@ def call_explain(explainer: Explainer, model: ModelAccess, x: torch.Tensor, targ
     if problem:
         raise ContractError(problem)
     t0 = time.perf_counter()
-    out = explainer.explain(model, x, target, segments=segments, budget=budget, rng=rng, context=context)
+    # one torch thread for whatever the explainer computes itself (gradients, its own ops), so
+    # its bits do not depend on the thread count; predict() still runs batches side by side
+    with one_torch_thread():
+        out = explainer.explain(model, x, target, segments=segments, budget=budget, rng=rng, context=context)
     return out, time.perf_counter() - t0
 
 

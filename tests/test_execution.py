@@ -146,3 +146,35 @@ def test_killed_worker_loses_and_duplicates_nothing(name, local_values, tmp_path
     starts = [m.name for m in tmp_path.glob(f"start-{first_unit}-*")]
     assert len(starts) >= 2, starts
     assert all(r["pid"] != pid for r in records if r["unit"] in chunks[first_unit // 4])
+
+
+def test_a_forward_gives_the_same_bits_at_any_thread_count():
+    """A worker of --executor processes has one torch thread, a local run all of them. Every
+    batch is computed on one thread (several batches side by side), so the CNN's float32
+    outputs, and the metrics built on them, are bit for bit the same either way."""
+    import numpy as np
+    import torch
+
+    from explbench.api import ModelAccess, forward_batched
+    from explbench.tasks.svd.model import Probabilities, SchlueterCNN
+
+    torch.manual_seed(0)
+    model = Probabilities(SchlueterCNN()).eval()
+    x = torch.randn(130, 80, 115, generator=torch.Generator().manual_seed(1))
+    before = torch.get_num_threads()
+    out = {}
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            out[n] = forward_batched(model, x, 64).numpy()
+        np.testing.assert_array_equal(out[1], out[2])
+        np.testing.assert_array_equal(out[1], out[3])
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            access = ModelAccess(model, batch_size=64)
+            assert access.threads == n
+            np.testing.assert_array_equal(access.predict(x).numpy(), out[1])
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    assert out[1].shape == (130, 2) and np.isfinite(out[1]).all()
