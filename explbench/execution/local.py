@@ -21,6 +21,16 @@ class LocalExecutor(Executor):
 
     def __init__(self, threads: int = 0) -> None:
         super().__init__(workers=1, threads=threads)
+        import torch
+
+        self._threads_before = torch.get_num_threads()
+
+    def close(self) -> None:
+        """Give this process back the torch thread count it had (``threads`` set it per chunk)."""
+        import torch
+
+        torch.set_num_threads(self._threads_before)
+        super().close()
 
     def map_chunks(self, init: Init, work: Work, chunks: Sequence[Any]) -> Iterator[tuple[int, list]]:
         token = uuid.uuid4().hex
