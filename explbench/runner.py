@@ -321,7 +321,11 @@ def prepare(config: SuiteConfig, device: str = "cpu", log: Log = print) -> Prepa
 
 
 def choose_batch_size(prep: Prepared, batch_size: int | None) -> tuple[int, str]:
-    """The classifier batch size and whether it was ``"pinned"`` (given) or ``"measured"``."""
+    """The classifier batch size and whether it was ``"pinned"`` (given) or ``"measured"``.
+
+    A measured size is a :class:`explbench.tuning.BatchChoice` (an int that also says whether
+    the measurement was fresh, cached or re-measured, and the rates behind it).
+    """
     if batch_size is not None:
         if int(batch_size) < 1:
             raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
@@ -329,8 +333,8 @@ def choose_batch_size(prep: Prepared, batch_size: int | None) -> tuple[int, str]
     from explbench.tuning import best_batch_size
 
     model = prep.identity.model or f"unidentified-{prep.task.name}"
-    return int(best_batch_size(prep.task.classifier(), tuple(prep.task.domain_shape), model,
-                               prep.device)), "measured"
+    return best_batch_size(prep.task.classifier(), tuple(prep.task.domain_shape), model,
+                           prep.device), "measured"
 
 
 def make_scorer(prep: Prepared, batch_size: int, log: Log = print):
@@ -575,7 +579,8 @@ def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: 
         store.create({"run_id": rid, "suite": config.to_dict(),
                       "plugins": _plugins_entry(store, plugins, [])}, _new_provenance(prep))
 
-    bs, source = choose_batch_size(prep, batch_size)
+    choice, source = choose_batch_size(prep, batch_size)
+    bs = int(choice)
     scorer = make_scorer(prep, bs, log)
     cases_by_gen, info = build_cases(config, prep.task, prep.segments, progress=progress, log=log,
                                      store=store, identity=prep.identity)
@@ -594,6 +599,8 @@ def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: 
                "batch_size_source": source, "timeout": seconds, "retry_failed": retry_failed}
     prov = store.read_json("provenance.json")
     if not resume or "explainers" not in prov:  # (a first session may have stopped before this)
+        if hasattr(choice, "to_dict"):
+            prov["batch_choice"] = choice.to_dict()  # how it was chosen, and the rates behind it
         prov.update(batch_size=bs, batch_size_source=source, timeout=seconds,
                     explainers={n: params_of(e) for n, e in prep.explainers.items()},
                     power={"n_by_generator": n_by, "discordance": config.power_discordance,

@@ -39,6 +39,8 @@ def test_run_folder_holds_config_provenance_records_and_tidy_metrics(run_a):
     m = pd.read_csv(run_a / "metrics.csv")
     assert list(m.columns) == METRIC_COLUMNS and METRIC_COLUMNS[:3] == ["run_id", "task", "generator"]
     assert prov["batch_size_source"] == "measured" and prov["batch_size"] >= 1
+    choice = prov["batch_choice"]  # how the measurement went, and the rates behind it
+    assert choice["batch_size"] == prov["batch_size"] and choice["how"] in ("measured", "cached", "remeasured")
     assert set(prov["explainers"]) == {"lime", "random", "oracle-norm"}
     assert prov["explainers"]["lime"]["n_samples"] == 64  # resolved parameters, defaults included
     assert prov["explainers"]["lime"]["content"] == "mean"
