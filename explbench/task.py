@@ -135,11 +135,15 @@ def time_axis(task: object) -> int | None:
     ``None`` for a task that declares no ``domain_axes`` (the harness then assumes frequency x
     time, as for svd-synth). Raises ValueError, as :func:`axis_order` does, for axes it cannot read.
     """
-    axes = tuple(getattr(task, "domain_axes", ()) or ())
+    return time_axis_of(getattr(task, "domain_axes", ()), getattr(task, "domain_shape", ()))
+
+
+def time_axis_of(domain_axes: tuple[str, ...] | None, domain_shape: tuple[int, ...] | None = None) -> int | None:
+    """:func:`time_axis` from the declarations themselves (e.g. as a run's provenance records them)."""
+    axes = tuple(domain_axes or ())
     if not axes:
         return None
-    shape = tuple(getattr(task, "domain_shape", ()) or ()) or None
-    return axis_order(axes, shape).index("time")
+    return axis_order(axes, tuple(domain_shape or ()) or None).index("time")
 
 
 def task_segmentation(task: object, spec: str, shape: tuple[int, ...] | None = None):

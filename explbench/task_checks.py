@@ -114,6 +114,9 @@ def _hook_help(name: str) -> str:
 def missing_hooks(task: object, generators: Iterable[Any] = (), explainers: Iterable[Any] = ()) -> list[str]:
     """Every reason the suite's generators and explainers cannot run on ``task``, in plain words.
 
+    What cannot work on the task at all (:func:`inapplicable`) is named with its reason; for the
+    rest, each missing hook with its signature.
+
     Parameters
     ----------
     task : Task
@@ -125,16 +128,15 @@ def missing_hooks(task: object, generators: Iterable[Any] = (), explainers: Iter
         One message per problem (empty when everything is present): which generator or
         explainer, which hook or domain property, and how to provide it.
     """
-    tname = getattr(task, "name", type(task).__name__)
-    unsupported = dict(getattr(task, "unsupported", None) or {})
+    generators, explainers = list(generators), list(explainers)
+    left = inapplicable(task, generators, explainers)
     problems: list[str] = []
     gen_names: list[str] = []
     for g in generators:
         name, _ = _lookup("generator", g)
         gen_names.append(name)
-        if name in unsupported:
-            problems.append(f"task {tname!r} does not support generator {name!r}: {unsupported[name]}. "
-                            f"Remove {name} from the suite.")
+        if name in left:
+            problems.append(f"generator {name!r}: {left[name]}. Remove it from the suite.")
             continue
         req = requirements(g)
         for hook in req.hooks:
@@ -144,21 +146,14 @@ def missing_hooks(task: object, generators: Iterable[Any] = (), explainers: Iter
                                 f"{name} from the suite.")
         if req.axis_orders is not None:
             try:
-                kinds = axis_order(tuple(getattr(task, "domain_axes", ())), tuple(getattr(task, "domain_shape", ())))
+                axis_order(tuple(getattr(task, "domain_axes", ())), tuple(getattr(task, "domain_shape", ())))
             except ValueError as exc:
                 problems.append(f"generator {name!r} cannot read the task's domain: {exc}")
-                continue
-            if kinds not in req.axis_orders:
-                wanted = " or ".join(" x ".join(o) for o in req.axis_orders)
-                problems.append(f"generator {name!r} works on a {wanted} domain; task {tname!r} declares "
-                                f"domain_axes {tuple(task.domain_axes)} ({' x '.join(kinds)}). Remove "
-                                f"{name} from the suite.")
     only_waveform = bool(gen_names) and all(g == "cw-waveform" for g in gen_names)
     for e in explainers:
         name, obj = _lookup("explainer", e)
-        if name in unsupported:
-            problems.append(f"task {tname!r} does not support explainer {name!r}: {unsupported[name]}. "
-                            f"Remove it from the suite's explainers.")
+        if name in left:
+            problems.append(f"explainer {name!r}: {left[name]}. Remove it from the suite's explainers.")
             continue
         if getattr(obj, "needs_audio", False) and not only_waveform and not has_hook(task, "resynthesize"):
             problems.append(f"explainer {name!r} listens to the modified input, and cases made in the "

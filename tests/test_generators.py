@@ -301,3 +301,19 @@ def test_spectrogram_attack_needs_magnitude(seg):
 
     with pytest.raises(TypeError, match="magnitude"):
         CWSpectrogram().generate(NoMagnitude(), seg, 2, 0, progress=False)
+
+
+def test_attack_precision_and_threads_are_generator_parameters():
+    from explbench import registry
+    from explbench.runner import generator_identity
+
+    task = registry.tasks.get("svd-synth")()
+    cw = registry.generators.get("cw-spectrogram")
+    cfg = cw(precision="float32", threads=1).config(task)
+    assert (cfg.precision, cfg.threads) == ("float32", 1)
+    assert cw().config(task).precision in ("float32", "bfloat16")  # "auto", resolved for this machine
+    assert generator_identity(cw(precision="float32"), task) != generator_identity(cw(precision="bfloat16"), task)
+    with pytest.raises(ValueError, match="precision 'fp16'"):
+        cw(precision="fp16")
+    with pytest.raises(ValueError, match="threads must be >= 0"):
+        cw(threads=-1)

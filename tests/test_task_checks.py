@@ -269,7 +269,7 @@ def test_unsupported_generators_and_listening_explainers_are_reported():
         unsupported = {"cw-spectrogram": "the model's input is a waveform"}
 
     problems = missing_hooks(Picky(), ["cw-spectrogram"], ["audiolime"])
-    assert "does not support generator 'cw-spectrogram': the model's input is a waveform" in problems[0]
+    assert "generator 'cw-spectrogram': task 'toy' declares it unsupported: the model's input is a waveform" in problems[0]
     assert "explainer 'audiolime'" in problems[1] and "resynthesize" in problems[1]
     assert missing_hooks(Toy(), ["cw-waveform"], ["audiolime"]) == []  # waveform cases carry their audio
 
@@ -339,3 +339,22 @@ def test_a_missing_hook_stops_the_run_before_anything_is_written(tmp_path):
                          generators={"cw-spectrogram": {"n": 2}})
     with pytest.raises(SuiteError, match="magnitude_to_domain"):
         prepare(config, log=lambda *_: None)
+
+
+def test_the_time_axis_comes_from_domain_axes_or_from_a_run_record():
+    from explbench.report import _time_axis
+    from explbench.task import task_segmentation, time_axis, time_axis_of
+
+    class TimeMajor(Toy):
+        domain_shape = (FRAMES, BANDS)
+        domain_axes = ("frame", "band")
+
+    assert time_axis(Toy()) == 1 and time_axis(TimeMajor()) == 0 and time_axis(Wave()) == 0
+    seg = task_segmentation(TimeMajor(), "grid:5x2")
+    assert seg.time_dim == 0 and seg.masks[0, :2, :2].all() and not seg.masks[0, 2:].any()
+    assert time_axis_of(None) is None
+    # the report rebuilds segments without the task, from what provenance.json recorded
+    assert _time_axis(None, {"domain_axes": ["frame", "mel band"], "domain_shape": [115, 80]}) == 0
+    assert _time_axis(None, {"domain_axes": ["mel band", "frame"]}) == 1
+    assert _time_axis(None, {}) is None and _time_axis(None, {"domain_axes": ["pitch"]}) is None
+    assert _time_axis(TimeMajor(), {"domain_axes": ["mel band", "frame"]}) == 0  # the task wins

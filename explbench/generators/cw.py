@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from explbench.api import Task
 from explbench.cases import Case
-from explbench.generators.attack import PRECISIONS, AttackConfig, Item, Outcome, attack_stream
+from explbench.generators.attack import AttackConfig, Item, Outcome, attack_stream
 from explbench.generators.common import (ClusterQuota, Drawn, check_per_cluster, decided_excerpts,
                                          direction_name, generator_version, n_classes, rate, split_n,
                                          stems_of)
@@ -74,11 +74,10 @@ class _CarliniWagner:
         self.eps, self.eta, self.alpha, self.max_iter = eps, eta, alpha, max_iter
         self.confidence = confidence
         self.batch_size = batch_size
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-        if int(threads) < 0:
-            raise ValueError(f"threads must be >= 0 (0: torch's thread count), got {threads}")
         self.precision, self.threads = precision, int(threads)
+        # the attack's own checks, now rather than at the first generate()
+        AttackConfig(eps=1.0, eta=1.0, alpha=1.0, batch_size=int(batch_size), precision=precision,
+                     threads=self.threads)
         self.cap_factor = cap_factor
         self.per_cluster = check_per_cluster(per_cluster)
 

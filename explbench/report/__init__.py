@@ -51,13 +51,13 @@ def _task(suite: dict) -> tuple[object | None, str | None]:
 
 def _time_axis(task: object | None, ptask: dict) -> int | None:
     """The domain's time axis: from the task when it loads, else from the run's provenance."""
-    from explbench.task import time_axis
+    from explbench.task import time_axis_of
 
-    source = task if task is not None and getattr(task, "domain_axes", ()) else \
-        type("Recorded", (), {"domain_axes": tuple(ptask.get("domain_axes") or ()),
-                              "domain_shape": tuple(ptask.get("domain_shape") or ())})
+    source = task if task is not None and getattr(task, "domain_axes", ()) else None
+    axes = getattr(source, "domain_axes", None) or ptask.get("domain_axes")
+    shape = getattr(source, "domain_shape", None) or ptask.get("domain_shape")
     try:
-        return time_axis(source)
+        return time_axis_of(axes, shape)
     except ValueError:
         return None
 
