@@ -104,8 +104,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replication(args: argparse.Namespace) -> int:
+    """Print (and with --out write) a run's numbers beside the paper's Table 1, Table 2 and Figure 4."""
+    from explbench.replication import render, replication
+
+    run = load_run(args.run)
+    try:
+        text = render(replication(run, explainer=args.explainer))
+    except ValueError as exc:
+        raise NotARun(str(exc)) from exc
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``leaderboard``, ``compare`` and ``report`` to the ``explbench`` subcommands."""
+    """Add ``leaderboard``, ``compare``, ``replication`` and ``report`` to the ``explbench`` subcommands."""
     s = subparsers.add_parser("leaderboard", help="leaderboard of finished runs, ranked by paired tests")
     s.add_argument("--task", default=None, help="task whose runs to use (needed when runs of several tasks exist)")
     s.add_argument("--runs", nargs="+", default=None, metavar="DIR",
@@ -124,6 +140,13 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("run_b", metavar="RUN_B")
     s.add_argument("--csv", default=None, help="also write the comparison table here")
     s.set_defaults(func=cmd_compare)
+
+    s = subparsers.add_parser("replication", help="a run's numbers beside the veracity paper's Tables 1-2 "
+                                                  "and Figure 4, with paired tests of each finding")
+    s.add_argument("run", metavar="RUN")
+    s.add_argument("--explainer", default="lime", help="explainer set beside the paper's LIME (default lime)")
+    s.add_argument("--out", default=None, metavar="FILE.md", help="also write the markdown here")
+    s.set_defaults(func=cmd_replication)
 
     s = subparsers.add_parser("report", help="self-contained HTML report of a run (plots, audio)")
     s.add_argument("run", metavar="RUN")
