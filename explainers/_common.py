@@ -176,8 +176,21 @@ class AutoSampling:
     that answer is the fit on all ``N`` samples, i.e. ``n_samples = N``; for rounds that are
     fresh samples (KernelSHAP reruns shap) it is the population's order. The set can change
     only if some pair swaps, so the sum of the bounds over the ``k (d - k)`` pairs bounds the
-    chance of a different set (pairs far apart add nothing), and the rounds stop when that sum
-    is at most :meth:`alpha`: ``1 - confidence`` split over the looks the schedule allows.
+    chance of a different set (pairs far apart add nothing), and the rounds stop at the first
+    look where that sum is at most :meth:`level`, ``1 - confidence``.
+
+    The level holds *per look*: it is not divided by the number of looks. Bonferroni over the
+    ~17 looks of the default schedule (``(1 - confidence) / looks``, what earlier versions did)
+    stopped only at ``p_change <= 0.003``. Replayed on the masks and model answers of 64
+    svd-synth cases of the paper suite (LIME, the first 8192 masks of each case's seed), that
+    rule used 2740 queries on average for 100 % agreement of the top-3 set with
+    ``n_samples = 8192``; the per-look level at ``confidence = 0.97`` (the default of the
+    nested-round explainers) used 1746 for 98.4 % (one case of 64 differs), at 0.95 1525 for
+    96.9 %. The bound is conservative in two other ways -- the least favourable true
+    difference, the union over pairs -- and nested looks are strongly dependent, which is why
+    the per-look level lands near its nominal agreement. It is weakest on a near tie of the
+    k-th and (k+1)-th weights, where each look is another chance to stop on a lucky gap. For a
+    bound over the whole sequence, pass ``confidence = 1 - (1 - c) / looks``.
 
     Attributes
     ----------
@@ -187,14 +200,14 @@ class AutoSampling:
     growth : float
         Factor by which each round grows the total sample.
     confidence : float
-        By the bound above, the probability that the top-k set returned is that of all ``N``
-        samples (nested rounds) or of the population (fresh rounds).
+        At each look, by the bound above, the probability that the top-k set returned is that
+        of all ``N`` samples (nested rounds) or of the population (fresh rounds).
     """
 
     max_samples: int = 8192
     first: int = 256
     growth: float = 1.25
-    confidence: float = 0.95
+    confidence: float = 0.97
 
     def schedule(self, cap: int) -> list[int]:
         """Total sample sizes at each look, strictly increasing, ending at ``min(max_samples, cap)``.
@@ -214,9 +227,9 @@ class AutoSampling:
                 return sizes
             n = min(last, max(n + 1, int(math.ceil(n * self.growth))))
 
-    def alpha(self, looks: int) -> float:
-        """The bound on the chance of a different set that settles, at each of ``looks`` looks."""
-        return (1.0 - float(self.confidence)) / max(1, int(looks))
+    def level(self) -> float:
+        """The bound on the chance of a different set at which a look stops the rounds."""
+        return 1.0 - float(self.confidence)
 
 
 #: standard-normal grid of :func:`swap_bound`'s integral (step 0.05 from the threshold up)

@@ -169,7 +169,7 @@ class _AudioLimeBase(Explainer):
 
     def __init__(self, n_samples: int | Literal["auto"] = 1024, n_time: int = 5, kernel_width: float = 0.25,
                  alpha: float = 1.0, top: int = 3, max_samples: int = 8192, first_samples: int = 256,
-                 growth: float = 1.25, confidence: float = 0.95, paired: bool = False) -> None:
+                 growth: float = 1.25, confidence: float = 0.97, paired: bool = False) -> None:
         check_sampling(type(self).__name__, n_samples, max_samples, first_samples, growth, confidence)
         self.n_samples = n_samples
         self.n_time = n_time
@@ -293,7 +293,7 @@ class AudioLime(_AudioLimeBase):
     def __init__(self, n_samples: int | Literal["auto"] = 1024, n_time: int = 5,
                  separator: str | Separator = "nmf", kernel_width: float = 0.25, alpha: float = 1.0,
                  top: int = 3, max_samples: int = 8192, first_samples: int = 256, growth: float = 1.25,
-                 confidence: float = 0.95, paired: bool = False) -> None:
+                 confidence: float = 0.97, paired: bool = False) -> None:
         super().__init__(n_samples=n_samples, n_time=n_time, kernel_width=kernel_width, alpha=alpha,
                          top=top, max_samples=max_samples, first_samples=first_samples, growth=growth,
                          confidence=confidence, paired=paired)

@@ -67,7 +67,7 @@ class KernelShap(Explainer):
     max_samples, first_samples, growth, confidence
         ``"auto"``'s most coalitions, its first round, the growth per round (each round is a
         fresh shap run, so a large factor wastes fewer queries) and the confidence that the
-        top-k set returned is the population's, split over the looks.
+        top-k set returned is the population's, at each look (:meth:`AutoSampling.level`).
     """
 
     description = "KernelSHAP (shap.KernelExplainer) on the scoring grid, absent = content type"
@@ -129,7 +129,7 @@ class KernelShap(Explainer):
         cap = self.max_samples if budget is None else sized(self.max_samples, budget,
                                                             extra=FIXED_QUERIES, what="coalitions")
         sizes = auto.schedule(cap)
-        level = auto.alpha(len(sizes))
+        level = auto.level()
         done: tuple[int, np.ndarray, float, float] | None = None  # nsamples, phi, expected value, p_change
         reason, rounds = "max_samples", 0
         with local_seed(seed), _quiet():

@@ -200,7 +200,7 @@ def sample_adaptively(
     gives on the same masks -- with the sandwich covariance of :func:`ridge_covariance`
     (clustered by the stream's pairs), and the rounds stop when :func:`settle` finds the
     top-k set (of ``projection @ weights``, when given) settled: the bound on the probability
-    that the rest of the ``cap`` samples would change it is at most :meth:`AutoSampling.alpha`.
+    that the rest of the ``cap`` samples would change it is at most :meth:`AutoSampling.level` (per look).
 
     Parameters
     ----------
@@ -230,7 +230,7 @@ def sample_adaptively(
     if stream.taken != 0:
         raise ValueError("sample_adaptively needs a fresh MaskStream (its first row is the instance)")
     sizes = auto.schedule(cap)
-    level = auto.alpha(len(sizes))  # the stopping level (``alpha`` is the ridge penalty)
+    level = auto.level()  # the stopping level (``alpha`` is the ridge penalty)
     seen: dict[bytes, int] = {}
     zs: list[np.ndarray] = []
     answers: list[np.ndarray] = []  # one row per distinct mask, in order of first appearance
@@ -308,7 +308,7 @@ class _LimeFamily(Explainer):
         max_samples: int = 8192,
         first_samples: int = 256,
         growth: float = 1.25,
-        confidence: float = 0.95,
+        confidence: float = 0.97,
         paired: bool = False,
     ) -> None:
         check_sampling(type(self).__name__, n_samples, max_samples, first_samples, growth, confidence)
@@ -421,7 +421,7 @@ class SlimeTime(_LimeFamily):
         max_samples: int = 8192,
         first_samples: int = 256,
         growth: float = 1.25,
-        confidence: float = 0.95,
+        confidence: float = 0.97,
         paired: bool = False,
     ) -> None:
         super().__init__(n_samples=n_samples, kernel_width=kernel_width, content=content, alpha=alpha,

@@ -88,10 +88,12 @@ def test_a_clear_cause_stops_early_with_the_right_top_k(name):
 
 @pytest.mark.parametrize("name", ["lime", "kernelshap"])
 def test_a_near_tie_runs_longer_and_a_single_cause_settles_at_k_1(name):
-    clear, a_clear = auto(name, CLEAR)
-    tie, a_tie = auto(name, TIE, max_samples=4096)
-    assert a_tie.queries >= 4 * a_clear.queries and tie.extra["rounds"] >= 3
-    assert top(tie, 2) == {3, 9}  # the clear part is found
+    # the level holds per look, so a near tie can stop on a lucky look: compare over seeds
+    clear = [auto(name, CLEAR, seed=s)[1].queries for s in range(6)]
+    ties = [auto(name, TIE, seed=s, max_samples=4096) for s in range(6)]
+    assert np.mean([a.queries for _, a in ties]) >= 2.5 * np.mean(clear)
+    assert sum(e.extra["rounds"] >= 2 for e, _ in ties) >= 5
+    assert all(top(e, 2) == {3, 9} for e, _ in ties)  # the clear part is found
     # the same near tie is no obstacle when only the top two count
     e2, a2 = auto(name, TIE, k=2)
     assert e2.extra["stopped_because"] == "settled" and a2.queries <= 600 and top(e2, 2) == {3, 9}
@@ -175,8 +177,9 @@ def test_audiolime_settles_its_top_components():
         if stop:  # the five components of stem "b" against those of "a"
             assert e.extra["stopped_because"] == stop and access.queries <= 256
             assert w[5:].min() > w[:5].max() and e.dense[HIGH].sum() > 0.9 * w[5:].sum()
-        else:  # which of b's five equal parts comes first is a tie no sample settles
-            assert e.extra["rounds"] > 1 and e.extra["n_samples"] == 2048
+        else:  # which of b's five equal parts comes first is a tie: it runs until the samples
+            # still to come are too few to change the answer (the last looks)
+            assert e.extra["rounds"] > 1 and e.extra["n_samples"] >= 0.9 * 2048
         assert access.queries == e.extra["distinct_masks"] <= 1024  # 10 components
 
 
@@ -193,8 +196,8 @@ def test_schedule_and_required_separation():
     assert a.schedule(10**6) == [256, 512, 1024, 2048, 4096, 8192]
     assert a.schedule(700) == [256, 512, 700] and a.schedule(100) == [100]
     assert AutoSampling(first=256, growth=1.5).schedule(1000) == [256, 384, 576, 864, 1000]
-    assert a.alpha(6) == pytest.approx(0.05 / 6)
-    assert AutoSampling(confidence=0.8).alpha(1) == pytest.approx(0.2)
+    # the level holds per look, whatever the number of looks
+    assert a.level() == pytest.approx(0.03) and AutoSampling(confidence=0.8).level() == pytest.approx(0.2)
     assert AutoSampling().schedule(1000) == [256, 320, 400, 500, 625, 782, 978, 1000]
 
 
