@@ -85,9 +85,14 @@ class DaskExecutor(Executor):
             from distributed import Client, LocalCluster
 
             if self.scheduler is None:
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             host="127.0.0.1", dashboard_address=None,
-                                             silence_logs=logging.ERROR)
+                import dask
+
+                # the workers' statistical profiler samples every thread's stack each 10 ms, under
+                # the GIL the explainers' numpy code needs; nobody reads it without a dashboard
+                with dask.config.set({"distributed.worker.profile.enabled": False}):
+                    self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                 host="127.0.0.1", dashboard_address=None,
+                                                 silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
             else:
                 try:

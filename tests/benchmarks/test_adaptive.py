@@ -7,7 +7,10 @@ seed, so auto's masks are the first rows of the fixed run's. Reported in one lin
 design -- independent masks (LIME's own, the default) and antithetic pairs (``paired = true``,
 for both sides) -- the share of cases whose top-3 *set* agrees, the mean and
 95th-percentile queries of auto, and the ratio of fixed to auto mean queries. Targets:
-agreement >= 95 % with <= 2048 queries on average.
+agreement >= 95 % with <= 2048 queries on average. ``auto`` runs at its defaults (stop at the
+first look whose bound on a change of the top-3 set is at most 1 - confidence = 0.03).
+``scripts/adaptive_replay.py`` measures the same on recorded neighbourhoods, for any stopping
+setting, without new model queries.
 
 About 8192 x 50 forwards for the fixed side of each design, an hour of CPU on a 2-core
 machine. For a quick check, ``EXPLBENCH_ADAPTIVE_CASES=10`` (the cases are generated once and
