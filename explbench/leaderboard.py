@@ -116,8 +116,9 @@ def _with_arrow(title: str, arrows: dict[str, str]) -> str:
     return title
 
 
-def _row(m: pd.DataFrame, explainer: str, generator: str, metric: str, k: int | None,
-         direction: str = ALL) -> pd.Series | None:
+def metric_row(m: pd.DataFrame, explainer: str, generator: str, metric: str, k: int | None,
+               direction: str = ALL) -> pd.Series | None:
+    """The metrics-table row of one (explainer, generator, direction, metric, k), or None."""
     sel = m[(m["explainer"] == explainer) & (m["generator"] == generator) & (m["metric"] == metric)
             & (m["direction"] == direction)]
     sel = sel[sel["k"].isna()] if k is None else sel[sel["k"] == k]
@@ -126,7 +127,7 @@ def _row(m: pd.DataFrame, explainer: str, generator: str, metric: str, k: int | 
 
 def _cell(m: pd.DataFrame, explainer: str, generator: str, metric: str, k: int | None,
           direction: str = ALL) -> str:
-    r = _row(m, explainer, generator, metric, k, direction)
+    r = metric_row(m, explainer, generator, metric, k, direction)
     return "–" if r is None else fmt(r["value"], r["ci_low"], r["ci_high"])
 
 
@@ -230,7 +231,7 @@ def _table(board: Board) -> pd.DataFrame:
             for d in directions:
                 out[f"FR({HEADLINE_K}) {g} [{d}]"] = _cell(m, e, g, "flip-rate", HEADLINE_K, d)
             pos = _cell(m, e, g, "positive-flip-rate", None)
-            ref = _row(m, e, g, "positive-flip-rate-norm", None)
+            ref = metric_row(m, e, g, "positive-flip-rate-norm", None)
             if pos != "–" and ref is not None:
                 pos += f" (norm {fmt(ref['value'], interval=False)})"
             out[f"pos-flip {g}"] = pos
@@ -238,8 +239,8 @@ def _table(board: Board) -> pd.DataFrame:
             for k in rec_ks[g]:
                 out[f"rec@{k} {g}"] = _cell(m, e, g, "recovery", k)
             for title, metric in (("fid-AUC", "fidelity-auc"), ("agn-fid-AUC", "agnostic-fidelity-auc")):
-                r = _row(m, e, g, metric, 1)
-                r = r if r is not None else _row(m, e, g, metric, None)
+                r = metric_row(m, e, g, metric, 1)
+                r = r if r is not None else metric_row(m, e, g, metric, None)
                 out[f"{title} {g}"] = "–" if r is None else fmt(r["value"], r["ci_low"], r["ci_high"])
         recs = run.records[run.records["explainer"] == e] if not run.records.empty else run.records
         failed = int((recs["status"] != "ok").sum()) if not recs.empty else 0

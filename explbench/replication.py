@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from explbench.leaderboard import fmt, metric_row
 from explbench.metrics import aggregate
 from explbench.metrics.base import HEADLINE_K
 from explbench.ranking import paired_flip_test
@@ -74,11 +75,8 @@ class Estimate:
         return bool(self.ci_low <= x <= self.ci_high)
 
     def text(self, digits: int = 2) -> str:
-        if not math.isfinite(self.value):
-            return "–"
-        if math.isfinite(self.ci_low) and math.isfinite(self.ci_high):
-            return f"{self.value:.{digits}f} [{self.ci_low:.{digits}f}, {self.ci_high:.{digits}f}]"
-        return f"{self.value:.{digits}f}"
+        """As the leaderboard prints a value (:func:`explbench.leaderboard.fmt`)."""
+        return fmt(self.value, self.ci_low, self.ci_high, digits)
 
 
 _NONE = Estimate(math.nan, math.nan, math.nan, 0, 0)
@@ -119,14 +117,11 @@ def parent_generator(case_id: str, attacks: list[str]) -> str | None:
     return None
 
 
-def _estimate(table: pd.DataFrame, generator: str, direction: str, metric: str,
+def _estimate(table: pd.DataFrame, explainer: str, generator: str, direction: str, metric: str,
               k: int | None = None) -> Estimate:
-    sel = (table["generator"] == generator) & (table["direction"] == direction) & (table["metric"] == metric)
-    sel &= table["k"].isna() if k is None else (table["k"] == k)
-    rows = table[sel.fillna(False)]
-    if rows.empty:
+    r = metric_row(table, explainer, generator, metric, k, direction)
+    if r is None:
         return _NONE
-    r = rows.iloc[0]
     return Estimate(float(r["value"]), float(r["ci_low"]), float(r["ci_high"]), int(r["n"]), int(r["n_clusters"]))
 
 
@@ -183,39 +178,38 @@ def replication(run: Run, explainer: str = "lime", n_boot: int | None = None) ->
             paper = PAPER_FLIPS.get((g, d), {})
             flips.append({
                 "generator": g, "direction": d,
-                "fr3": _estimate(table, g, d, "flip-rate", k), "fr3_paper": paper.get("fr3", math.nan),
-                "fr3_norm": _estimate(table, g, d, "flip-rate-norm", k),
+                "fr3": _estimate(table, explainer, g, d, "flip-rate", k), "fr3_paper": paper.get("fr3", math.nan),
+                "fr3_norm": _estimate(table, explainer, g, d, "flip-rate-norm", k),
                 "fr3_diff": Estimate(t1["diff"], t1["ci_low"], t1["ci_high"], len(rows),
                                      int(rows["cluster"].nunique())),
                 "fr3_p": t1["p"], "fr3_test": t1["test"],
-                "positive": _estimate(table, g, d, "positive-flip-rate"),
+                "positive": _estimate(table, explainer, g, d, "positive-flip-rate"),
                 "positive_paper": paper.get("positive", math.nan),
-                "positive_norm": _estimate(table, g, d, "positive-flip-rate-norm"),
+                "positive_norm": _estimate(table, explainer, g, d, "positive-flip-rate-norm"),
                 "positive_norm_paper": paper.get("positive_norm", math.nan),
                 "positive_diff": Estimate(t2["diff"], t2["ci_low"], t2["ci_high"], len(rows),
                                           int(rows["cluster"].nunique())),
                 "positive_p": t2["p"], "positive_test": t2["test"],
-                "positive_count": _estimate(table, g, d, "positive-count"),
+                "positive_count": _estimate(table, explainer, g, d, "positive-count"),
             })
     localised = mine[~mine["generator"].isin(attacks)].copy()
-    parents = [parent_generator(c, attacks) for c in localised["case_id"]]
-    localised["generator"] = [f"{p}" if p else None for p in parents]
+    localised["generator"] = [parent_generator(c, attacks) for c in localised["case_id"]]
     localised = localised[localised["generator"].notna()]
     fidelity = []
     if not localised.empty:
         ftable = aggregate(localised, seed, n_boot, metrics=_FIDELITY_METRICS)
         for g in attacks:
             for d in (*DIRECTIONS, "all"):
-                auc = _estimate(ftable, g, d, "fidelity-auc", 1)
-                correct = _estimate(ftable, g, d, "correct-rate", 1)
+                auc = _estimate(ftable, explainer, g, d, "fidelity-auc", 1)
+                correct = _estimate(ftable, explainer, g, d, "correct-rate", 1)
                 if correct.n == 0:
                     continue
                 paper = PAPER_FIDELITY.get(g, {}) if d == DIRECTIONS[0] else {}
                 n_correct = int(round(correct.value * correct.n)) if math.isfinite(correct.value) else 0
                 fidelity.append({
                     "generator": g, "direction": d, "auc": auc,
-                    "median_correct": _estimate(ftable, g, d, "fidelity-median-correct", 1),
-                    "median_wrong": _estimate(ftable, g, d, "fidelity-median-wrong", 1),
+                    "median_correct": _estimate(ftable, explainer, g, d, "fidelity-median-correct", 1),
+                    "median_wrong": _estimate(ftable, explainer, g, d, "fidelity-median-wrong", 1),
                     "n_correct": n_correct, "n_wrong": correct.n - n_correct,
                     "paper_correct": paper.get("correct", math.nan),
                     "paper_wrong": paper.get("wrong", math.nan),
@@ -223,7 +217,7 @@ def replication(run: Run, explainer: str = "lime", n_boot: int | None = None) ->
     return Replication(run.run_id, explainer, pd.DataFrame(flips), pd.DataFrame(fidelity))
 
 
-def _pct(x: float) -> str:
+def _value(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x:.2f}"
 
 
@@ -231,6 +225,13 @@ def _p(p: float) -> str:
     if not math.isfinite(p):
         return "–"
     return f"{p:.2g}" if p >= 1e-4 else "< 1e-4"
+
+
+def _diff_text(diff: Estimate) -> str:
+    """A paired difference; one that is 0 in every pair has no spread to put an interval on."""
+    if diff.value == 0 and not math.isfinite(diff.ci_low):
+        return "0.00 (every pair agrees)"
+    return diff.text()
 
 
 def _verdict_lower(diff: Estimate, p: float, alpha: float = 0.05) -> str:
@@ -259,8 +260,8 @@ def render(rep: Replication, alpha: float = 0.05) -> str:
     for r in rep.flips.to_dict("records"):
         cov = r["fr3"].covers(r["fr3_paper"]) if math.isfinite(r["fr3_paper"]) else None
         out.append(f"| {r['generator']} | {r['direction']} | {r['fr3'].n} ({r['fr3'].n_clusters}) "
-                   f"| {r['fr3'].text()} | {_pct(r['fr3_paper'])} | {'–' if cov is None else ('yes' if cov else 'no')} "
-                   f"| {r['fr3_norm'].text()} | {r['fr3_diff'].text()} | {_p(r['fr3_p'])} "
+                   f"| {r['fr3'].text()} | {_value(r['fr3_paper'])} | {'–' if cov is None else ('yes' if cov else 'no')} "
+                   f"| {r['fr3_norm'].text()} | {_diff_text(r['fr3_diff'])} | {_p(r['fr3_p'])} "
                    f"| {_verdict_lower(r['fr3_diff'], r['fr3_p'], alpha)} |")
     out += ["", "### Table 2: flips with every positive-weight segment, against as many chosen by norm", "",
             f"| domain | direction | segments | {name} | paper | norm | paper norm | {name} − norm | p "
@@ -268,8 +269,8 @@ def render(rep: Replication, alpha: float = 0.05) -> str:
             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rep.flips.to_dict("records"):
         out.append(f"| {r['generator']} | {r['direction']} | {r['positive_count'].text(1)} "
-                   f"| {r['positive'].text()} | {_pct(r['positive_paper'])} | {r['positive_norm'].text()} "
-                   f"| {_pct(r['positive_norm_paper'])} | {r['positive_diff'].text()} | {_p(r['positive_p'])} "
+                   f"| {r['positive'].text()} | {_value(r['positive_paper'])} | {r['positive_norm'].text()} "
+                   f"| {_value(r['positive_norm_paper'])} | {_diff_text(r['positive_diff'])} | {_p(r['positive_p'])} "
                    f"| {_verdict_lower(r['positive_diff'], r['positive_p'], alpha)} |")
     out += ["", "### Figure 4: does the explainer's own fidelity tell correct from wrong? (k = 1 localised cases)", "",
             "| cut from | direction | correct / wrong | fidelity AUC | median correct | median wrong "

@@ -106,6 +106,9 @@ def test_dask_local_cluster_gives_local_results(local_values, dask_executor):
     pids = {r["pid"] for r in records}
     assert len({r["init_id"] for r in records}) == len(pids) <= 2
     assert all(r["threads"] == threads_per_worker(2) for r in records)
+    # the private cluster's workers do not sample their threads' stacks (it costs the GIL)
+    profiling = ex.client().run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
+    assert list(profiling.values()) == [False, False]
 
 
 def _kill_first_busy_worker(marker_dir: Path, killed: list, stop: threading.Event) -> None:
