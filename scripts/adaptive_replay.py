@@ -4,13 +4,14 @@
 ``record`` runs the model once per case on the first ``--max`` masks LIME would draw with the
 run's seed for that case (through the harness, so input, target and seed are the ones a run
 uses) and saves masks and answers. ``replay`` then runs the explainer's own
-:func:`explainers.lime.sample_adaptively` on each case with a query function that answers from
+:func:`explbench.explainers.lime.sample_adaptively` on each case with a query function that answers from
 the recording, for every stopping setting asked, and compares its top-k set with the fit on all
 recorded masks -- what ``n_samples = --max`` returns. One recording serves every setting, so a
 change of the stopping rule is measured in seconds instead of an hour of forwards.
 
     python scripts/adaptive_replay.py record --suite paper --cases 64 --out replay.npz
     python scripts/adaptive_replay.py replay replay.npz --confidence 0.97 0.95 --bonferroni
+    python scripts/adaptive_replay.py record --benchmark --cases 50 --out bench.npz
 
 Cases are taken in turn from the attack generators and the localised one (interleaved), so a
 prefix of the recording covers every kind.
@@ -19,6 +20,7 @@ prefix of the recording covers every kind.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -28,8 +30,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explainers.lime import fit_surrogate, sample_adaptively  # noqa: E402
-from explainers._common import AutoSampling  # noqa: E402
+# the installed name of the shipped explainers (importing them as top-level ``explainers`` too
+# would register every one twice)
+from explbench.explainers.lime import fit_surrogate, sample_adaptively  # noqa: E402
+from explbench.explainers._common import AutoSampling  # noqa: E402
 from explbench import baselines  # noqa: E402
 from explbench.api import Explainer, Explanation  # noqa: E402
 from explbench.neighbourhood import MaskStream  # noqa: E402
@@ -59,18 +63,35 @@ class _Recorder(Explainer):
         return Explanation(weights=np.zeros(segments.d))
 
 
-def record(args: argparse.Namespace) -> int:
-    config = load_suite(args.suite)
+def _suite_setting(suite: str, n_cases: int):
+    """A suite's cases (generators interleaved) and the seed a run gives LIME on each."""
+    config = load_suite(suite)
     task = make_task(config)
     segments = from_spec(config.segmentation, tuple(task.domain_shape))
     by_gen, _ = build_cases(config, task, segments, progress=True, log=print)
     lists = [cs for cs in by_gen.values() if cs]
-    cases = [c for group in zip(*lists) for c in group][: args.cases]
+    cases = [c for group in zip(*lists) for c in group][:n_cases]
     scorer = Scorer(task, segments, content="mean", agnostic_samples=0, headline_k=3)
+    return scorer, cases, lambda case: seed_for("explain", case.case_id, "lime", base=config.seed)
+
+
+def _benchmark_setting(n_cases: int):
+    """The cases and seeds of ``tests/benchmarks/test_adaptive.py``, from that module itself."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "benchmarks" / "test_adaptive.py"
+    spec = importlib.util.spec_from_file_location("bench_adaptive", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    scorer, cases = bench.benchmark_setting(n_cases)
+    return scorer, cases, bench.case_seed
+
+
+def record(args: argparse.Namespace) -> int:
+    scorer, cases, seed_of = (_benchmark_setting(args.cases) if args.benchmark
+                              else _suite_setting(args.suite, args.cases))
     rec = _Recorder(args.max)
     z, y, target, ids = [], [], [], []
     for case in tqdm(cases, desc="recording", unit="case", file=sys.stderr):
-        rng = np.random.default_rng(seed_for("explain", case.case_id, "lime", base=config.seed))
+        rng = np.random.default_rng(seed_of(case))
         scorer.explain(rec, case, None, rng)
         z.append(rec.kept[0]); y.append(rec.kept[1]); target.append(case.target); ids.append(case.case_id)
     np.savez_compressed(args.out, z=np.stack(z), y=np.stack(y), target=np.array(target), ids=np.array(ids))
@@ -143,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--cases", type=int, default=64)
     r.add_argument("--max", type=int, default=8192)
     r.add_argument("--out", required=True)
+    r.add_argument("--benchmark", action="store_true",
+                   help="the cases and seeds of tests/benchmarks/test_adaptive.py instead of a suite's")
     r.set_defaults(func=record)
     s = sub.add_parser("replay", help="run adaptive stopping on recordings")
     s.add_argument("recordings", nargs="+")
@@ -153,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--bonferroni", action="store_true", help="split 1 - confidence over the looks (the old rule)")
     s.set_defaults(func=replay)
     args = p.parse_args(argv)
-    torch.set_num_threads(1)
+    if args.command == "replay":
+        torch.set_num_threads(1)
     return args.func(args)
 
 

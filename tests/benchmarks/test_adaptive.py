@@ -10,7 +10,8 @@ for both sides) -- the share of cases whose top-3 *set* agrees, the mean and
 agreement >= 95 % with <= 2048 queries on average. ``auto`` runs at its defaults (stop at the
 first look whose bound on a change of the top-3 set is at most 1 - confidence = 0.03).
 ``scripts/adaptive_replay.py`` measures the same on recorded neighbourhoods, for any stopping
-setting, without new model queries.
+setting, without new model queries; ``record --benchmark`` records this benchmark's own cases
+and seeds, so its replay at the default setting gives this benchmark's numbers.
 
 About 8192 x 50 forwards for the fixed side of each design, an hour of CPU on a 2-core
 machine. For a quick check, ``EXPLBENCH_ADAPTIVE_CASES=10`` (the cases are generated once and
@@ -36,20 +37,30 @@ K = 3
 GENERATORS = ("cw-spectrogram", "cw-waveform")
 
 
-@pytest.fixture(scope="module")
-def setting():
+def benchmark_setting(n_cases: int = N_CASES):
+    """The scorer and the ``n_cases`` cases (half per attack domain) this benchmark explains."""
     # a few spare attempts (an attack may fail); at least the default suite's 16, whose cases are cached
-    per = max(16, (N_CASES + 1) // 2 + 4)
+    per = max(16, (n_cases + 1) // 2 + 4)
     config = SuiteConfig(name="bench-adaptive", task="svd-synth", seed=0, split="test",
                          segmentation="grid:5x4", generators={g: {"n": per} for g in GENERATORS})
     task = make_task(config)
     segments = from_spec(config.segmentation, tuple(task.domain_shape))
     by_gen, _ = build_cases(config, task, segments, progress=False, log=lambda *_: None)
-    half = N_CASES // 2
-    cases = by_gen[GENERATORS[0]][: N_CASES - half] + by_gen[GENERATORS[1]][:half]
+    half = n_cases // 2
+    cases = by_gen[GENERATORS[0]][: n_cases - half] + by_gen[GENERATORS[1]][:half]
     batch = best_batch_size(task.classifier(), tuple(task.domain_shape), task.model_hash())
     scorer = Scorer(task, segments, content="mean", agnostic_samples=0, batch_size=batch, headline_k=K)
     return scorer, cases
+
+
+def case_seed(case) -> int:
+    """The seed both sides get for ``case`` (auto's masks are the first rows of fixed's)."""
+    return seed_for("bench-adaptive", case.case_id, base=0)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    return benchmark_setting(N_CASES)
 
 
 def top_set(weights: np.ndarray) -> frozenset:
@@ -68,7 +79,7 @@ def test_auto_agrees_with_fixed_8192_at_a_fraction_of_the_queries(benchmark, set
     def run():
         rows.clear()
         for case in cases:
-            seed = seed_for("bench-adaptive", case.case_id, base=0)
+            seed = case_seed(case)
             f = scorer.explain(fixed, case, MAX, np.random.default_rng(seed))
             a = scorer.explain(auto, case, MAX, np.random.default_rng(seed))
             rows.append((top_set(f.weights) == top_set(a.weights), a.queries, f.queries,
