@@ -120,8 +120,23 @@ def cmd_replication(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    """Compress a finished run's records.jsonl into records.jsonl.gz (for a committed bundle)."""
+    from explbench.store import RunStore
+
+    store = RunStore(Path(args.run))
+    if not store.exists():
+        raise NotARun(f"{args.run} is not a run folder (no config.json)")
+    before = store.records_path.stat().st_size if store.records_path.exists() else None
+    path = store.pack()
+    size = path.stat().st_size
+    saved = f" ({before / 1e6:.1f} MB -> {size / 1e6:.1f} MB)" if before else ""
+    print(f"wrote {path}{saved}; every command reads it as it reads records.jsonl")
+    return 0
+
+
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``leaderboard``, ``compare``, ``replication`` and ``report`` to the ``explbench`` subcommands."""
+    """Add ``leaderboard``, ``compare``, ``replication``, ``report`` and ``pack`` to the ``explbench`` subcommands."""
     s = subparsers.add_parser("leaderboard", help="leaderboard of finished runs, ranked by paired tests")
     s.add_argument("--task", default=None, help="task whose runs to use (needed when runs of several tasks exist)")
     s.add_argument("--runs", nargs="+", default=None, metavar="DIR",
@@ -154,6 +169,11 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--plugin", action="append", default=[], metavar="FILE.py",
                    help="import a file that registers the run's task or explainers (runs its code)")
     s.set_defaults(func=cmd_report)
+
+    s = subparsers.add_parser("pack", help="compress a run's records.jsonl into records.jsonl.gz "
+                                           "(for a committed bundle; a resume unpacks it)")
+    s.add_argument("run", metavar="RUN")
+    s.set_defaults(func=cmd_pack)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,8 @@ Layout of a run folder::
     cases/KEY.npz      the cases themselves (hard links into the case cache, or copies)
     plugins/           a copy of every --plugin file the run loaded
     records.jsonl      one JSON object per (case, explainer), appended as each finishes
+    records.jsonl.gz   the same, compressed, in a committed bundle (read as it is; a resume
+                       unpacks it to records.jsonl before appending)
     records.corrupt.jsonl  damaged lines moved out of records.jsonl on resume (rarely)
     metrics.csv        tidy table: METRIC_COLUMNS
     timing.csv         wall-clock seconds per explanation (kept apart: they differ between runs)
@@ -20,6 +22,7 @@ keyed by (case_id, explainer): when a key appears twice the last record counts, 
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -170,6 +173,26 @@ class RunStore:
     def records_path(self) -> Path:
         return self.folder / "records.jsonl"
 
+    @property
+    def packed_records_path(self) -> Path:
+        """``records.jsonl.gz``: a bundle's records, compressed (see :meth:`pack`)."""
+        return self.folder / "records.jsonl.gz"
+
+    def _records_bytes(self) -> bytes | None:
+        """The bytes of records.jsonl, or of records.jsonl.gz unpacked when only it exists."""
+        if self.records_path.exists():
+            if self.packed_records_path.exists():
+                raise ValueError(f"{self.folder} holds both records.jsonl and records.jsonl.gz; "
+                                 f"keep one (a resume unpacks the .gz, so remove the .gz if it is the older)")
+            return self.records_path.read_bytes()
+        if self.packed_records_path.exists():
+            try:
+                return gzip.decompress(self.packed_records_path.read_bytes())
+            except (OSError, EOFError) as exc:
+                raise ValueError(f"{self.packed_records_path} is not a readable gzip file ({exc}); "
+                                 f"restore it from the repository or re-run the suite") from exc
+        return None
+
     def exists(self) -> bool:
         return (self.folder / "config.json").exists()
 
@@ -227,9 +250,10 @@ class RunStore:
         A torn last line (a kill in the middle of a write) is ignored; a corrupt complete line
         is skipped and reported in the result, and the valid records after it are kept.
         """
-        if not self.records_path.exists():
+        data = self._records_bytes()
+        if data is None:
             return RecordsRead([])
-        good, bad, torn = _parse(self.records_path.read_bytes())
+        good, bad, torn = _parse(data)
         last: dict[tuple[str, str], int] = {}
         for j, (_, _, rec) in enumerate(good):
             last[record_key(rec)] = j
@@ -257,6 +281,16 @@ class RunStore:
         (so nothing is destroyed) and the file is rewritten without them; their units run again.
         """
         p = self.records_path
+        if not p.exists() and self.packed_records_path.exists():
+            data = self._records_bytes()
+            tmp = self.folder / ".records.jsonl.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, p)
+            self.packed_records_path.unlink()
+            log(f"{self.packed_records_path}: unpacked to records.jsonl to append to it")
         if not p.exists():
             return
         data = p.read_bytes()
@@ -280,6 +314,30 @@ class RunStore:
             with open(p, "r+b") as fh:
                 fh.truncate(size)
             log(f"{p}: dropped an incomplete last line (an interrupted write); its unit runs again")
+
+    def pack(self, log: Callable[[str], None] = print) -> Path:
+        """Compress records.jsonl into records.jsonl.gz (byte-stable: no name or time in the
+        header) and remove the plain file, for a bundle that is committed; reading is unchanged.
+
+        Raises
+        ------
+        RunFolderError
+            When the folder has no records.
+        """
+        with self.lock(log):
+            if not self.records_path.exists():
+                if self.packed_records_path.exists():
+                    return self.packed_records_path
+                raise RunFolderError(f"{self.folder} has no records.jsonl to pack")
+            data = self.records_path.read_bytes()
+            tmp = self.folder / ".records.jsonl.gz.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(gzip.compress(data, compresslevel=9, mtime=0))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.packed_records_path)
+            self.records_path.unlink()
+        return self.packed_records_path
 
     def done(self) -> set[tuple[str, str]]:
         return {record_key(r) for r in self.read_records().records}

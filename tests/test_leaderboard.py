@@ -219,8 +219,8 @@ def test_gitignore_keeps_the_committed_bundle():
         return r.returncode == 0
 
     assert ignored("runs/smoke-1/config.json")
-    for name in ("config.json", "provenance.json", "cases.json", "records.jsonl", "metrics.csv",
-                 "timing.csv"):
+    for name in ("config.json", "provenance.json", "cases.json", "records.jsonl", "records.jsonl.gz",
+                 "metrics.csv", "timing.csv"):
         assert not ignored(f"leaderboards/runs/svd-synth-default/{name}"), name
     assert ignored("leaderboards/runs/svd-synth-default/explanations/c/lime.wav")
     assert ignored("leaderboards/runs/svd-synth-default/cases/0123abcd.npz")

@@ -3,6 +3,7 @@ reference selectors, failing plug-ins."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -175,3 +176,21 @@ def test_power_is_stated_before_explaining_and_kept_in_provenance(tmp_path, caps
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["power"]["n_by_generator"] == {"toy-lift": 6} and prov["power"]["discordance"] == 0.5
     assert prov["power"]["statement"] in err
+
+
+def test_a_packed_unfinished_run_resumes_to_the_same_metrics(run_a, tmp_path):
+    """A bundle's records.jsonl.gz (`explbench pack`) is read as it is and unpacked by a resume."""
+    out = tmp_path / "P"
+    shutil.copytree(run_a, out)
+    lines = (out / "records.jsonl").read_text().splitlines(keepends=True)
+    (out / "records.jsonl").write_text("".join(lines[:-3]))  # three units still to run
+    (out / "metrics.csv").unlink()
+    res = subprocess.run([sys.executable, "-m", "explbench.cli", "pack", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert (out / "records.jsonl.gz").exists() and not (out / "records.jsonl").exists()
+    res = subprocess.run([sys.executable, "-m", "explbench.cli", "run", "--resume", str(out), "--quiet"],
+                         capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stderr
+    assert not (out / "records.jsonl.gz").exists()
+    assert (out / "metrics.csv").read_bytes() == (run_a / "metrics.csv").read_bytes()
+    assert len((out / "records.jsonl").read_text().splitlines()) == len(lines)

@@ -110,3 +110,43 @@ def test_case_and_plugin_files_are_kept_in_the_run(tmp_path):
     plugin.write_text("x = 1\n")
     entry = s.keep_plugin(plugin)
     assert entry["path"] == str(plugin.resolve()) and (s.folder / entry["copy"]).read_text() == "x = 1\n"
+
+
+def test_packed_records_read_the_same_and_a_resume_unpacks_them(tmp_path):
+    s = RunStore(tmp_path / "run")
+    s.create({}, {})
+    for i in range(5):
+        s.append({"case_id": f"c{i}", "explainer": "e", "v": i})
+    before = s.records()
+    plain = s.records_path.read_bytes()
+    packed = s.pack(log=lambda *_: None)
+    assert packed.name == "records.jsonl.gz" and not s.records_path.exists()
+    assert packed.stat().st_size < len(plain)
+    assert s.records() == before and s.done() == {(f"c{i}", "e") for i in range(5)}
+    first = packed.read_bytes()
+    s.repair(log=lambda *_: None)  # what a resume does before it appends
+    assert s.records_path.read_bytes() == plain and not packed.exists()
+    s.append({"case_id": "c5", "explainer": "e", "v": 5})
+    assert [r["v"] for r in s.records()] == [0, 1, 2, 3, 4, 5]
+    s.pack(log=lambda *_: None)
+    s2 = RunStore(tmp_path / "again")
+    s2.create({}, {})
+    for i in range(5):
+        s2.append({"case_id": f"c{i}", "explainer": "e", "v": i})
+    assert s2.pack(log=lambda *_: None).read_bytes() == first  # no name or time in the header
+
+
+def test_packed_and_plain_records_together_or_a_broken_gzip_are_refused(tmp_path):
+    s = RunStore(tmp_path / "run")
+    s.create({}, {})
+    s.append({"case_id": "c0", "explainer": "e", "v": 0})
+    s.packed_records_path.write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="both records.jsonl and records.jsonl.gz"):
+        s.records()
+    s.records_path.unlink()
+    with pytest.raises(ValueError, match="not a readable gzip file"):
+        s.records()
+    empty = RunStore(tmp_path / "empty")
+    empty.create({}, {})
+    with pytest.raises(ValueError, match="no records.jsonl to pack"):
+        empty.pack(log=lambda *_: None)
