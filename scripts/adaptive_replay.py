@@ -12,6 +12,7 @@ change of the stopping rule is measured in seconds instead of an hour of forward
     python scripts/adaptive_replay.py record --suite paper --cases 64 --out replay.npz
     python scripts/adaptive_replay.py replay replay.npz --confidence 0.97 0.95 --bonferroni
     python scripts/adaptive_replay.py record --benchmark --cases 50 --out bench.npz
+    python scripts/adaptive_replay.py record --benchmark --paired --cases 50 --out bench-paired.npz
 
 Cases are taken in turn from the attack generators and the localised one (interleaved), so a
 prefix of the recording covers every kind.
@@ -49,15 +50,15 @@ class _Recorder(Explainer):
 
     model_agnostic = True
 
-    def __init__(self, n: int) -> None:
-        self.n = n
+    def __init__(self, n: int, paired: bool = False) -> None:
+        self.n, self.paired = n, paired
         self.kept: tuple[np.ndarray, np.ndarray] | None = None
 
     def explain(self, model, x, target, *, segments, budget, rng, context):
         x = torch.as_tensor(x).float()
         # the order of LIME's own draws: the content baseline (none for "mean"), then the masks
         baseline = baselines.get("mean")(x, rng).float()
-        z = MaskStream(rng, segments.d, False).take(self.n)
+        z = MaskStream(rng, segments.d, self.paired).take(self.n)
         y = model.predict(segments.compose(x, z, baseline)).numpy()
         self.kept = (z.astype(bool), y.astype(np.float32))
         return Explanation(weights=np.zeros(segments.d))
@@ -88,14 +89,16 @@ def _benchmark_setting(n_cases: int):
 def record(args: argparse.Namespace) -> int:
     scorer, cases, seed_of = (_benchmark_setting(args.cases) if args.benchmark
                               else _suite_setting(args.suite, args.cases))
-    rec = _Recorder(args.max)
+    rec = _Recorder(args.max, args.paired)
     z, y, target, ids = [], [], [], []
     for case in tqdm(cases, desc="recording", unit="case", file=sys.stderr):
         rng = np.random.default_rng(seed_of(case))
         scorer.explain(rec, case, None, rng)
         z.append(rec.kept[0]); y.append(rec.kept[1]); target.append(case.target); ids.append(case.case_id)
-    np.savez_compressed(args.out, z=np.stack(z), y=np.stack(y), target=np.array(target), ids=np.array(ids))
-    print(f"wrote {args.out} ({len(ids)} cases x {args.max} masks)")
+    np.savez_compressed(args.out, z=np.stack(z), y=np.stack(y), target=np.array(target), ids=np.array(ids),
+                        paired=np.array(args.paired))
+    design = "antithetic pairs" if args.paired else "independent masks"
+    print(f"wrote {args.out} ({len(ids)} cases x {args.max} masks, {design})")
     return 0
 
 
@@ -116,13 +119,18 @@ def top_set(weights: np.ndarray, k: int) -> frozenset:
 
 def replay(args: argparse.Namespace) -> int:
     data = [np.load(p) for p in args.recordings]
+    designs = {bool(d["paired"]) if "paired" in d else False for d in data}
+    if len(designs) > 1:
+        raise SystemExit("replay: the recordings mix independent and paired masks; replay each design on its own")
+    paired = designs.pop()
     zs = [z for d in data for z in d["z"]]
     ys = [y for d in data for y in d["y"]]
     targets = [int(t) for d in data for t in d["target"]]
     n_max = zs[0].shape[0]
     finals = [top_set(fit_surrogate(z.astype(np.float32), y.astype(np.float64), t).weights, args.k)
               for z, y, t in zip(zs, ys, targets)]
-    print(f"{len(zs)} cases; reference: n_samples = {n_max}; top-{args.k} set")
+    print(f"{len(zs)} cases ({'paired' if paired else 'independent'} masks); reference: n_samples = {n_max}; "
+          f"top-{args.k} set")
     for conf in args.confidence:
         auto = AutoSampling(n_max, args.first, args.growth, conf)
         if args.bonferroni:
@@ -130,7 +138,7 @@ def replay(args: argparse.Namespace) -> int:
             auto = AutoSampling(n_max, args.first, args.growth, 1 - (1 - conf) / looks)
         agree, queries = [], []
         for z, y, t, final in zip(zs, ys, targets, finals):
-            run = sample_adaptively(_answers(z, y), RecordedStream(z), t, k=args.k, auto=auto, cap=n_max)
+            run = sample_adaptively(_answers(z, y), RecordedStream(z, paired), t, k=args.k, auto=auto, cap=n_max)
             agree.append(top_set(run.fit.weights, args.k) == final)
             queries.append(run.queried)
         q = np.array(queries, dtype=float)
@@ -144,8 +152,8 @@ def replay(args: argparse.Namespace) -> int:
 class RecordedStream:
     """The masks of a recording handed out in order, as :class:`MaskStream` hands out its draws."""
 
-    def __init__(self, z: np.ndarray) -> None:
-        self.z, self.taken, self.paired = z, 0, False
+    def __init__(self, z: np.ndarray, paired: bool = False) -> None:
+        self.z, self.taken, self.paired = z, 0, bool(paired)
 
     def take(self, m: int) -> np.ndarray:
         rows = self.z[self.taken: self.taken + int(m)].astype(np.float32)
@@ -153,7 +161,8 @@ class RecordedStream:
         return rows
 
     def pairs(self, n: int) -> np.ndarray:
-        return np.arange(int(n), dtype=np.int64)
+        i = np.arange(int(n), dtype=np.int64)
+        return i // 2 if self.paired else i
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", required=True)
     r.add_argument("--benchmark", action="store_true",
                    help="the cases and seeds of tests/benchmarks/test_adaptive.py instead of a suite's")
+    r.add_argument("--paired", action="store_true", help="record LIME's antithetic stream (paired = true)")
     r.set_defaults(func=record)
     s = sub.add_parser("replay", help="run adaptive stopping on recordings")
     s.add_argument("recordings", nargs="+")

@@ -14,6 +14,7 @@ import pytest
 
 from explbench.execution import chunk_size, chunked, get_executor, threads_per_worker
 from explbench.execution.probe import ProbeConfig, probe_init, probe_work
+from explbench.execution.dask_executor import LOCAL_CLUSTER_CONFIG
 
 UNITS = list(range(24))
 CHUNKS = chunked(UNITS, 4)
@@ -106,9 +107,11 @@ def test_dask_local_cluster_gives_local_results(local_values, dask_executor):
     pids = {r["pid"] for r in records}
     assert len({r["init_id"] for r in records}) == len(pids) <= 2
     assert all(r["threads"] == threads_per_worker(2) for r in records)
-    # the private cluster's workers do not sample their threads' stacks (it costs the GIL)
-    profiling = ex.client().run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
-    assert list(profiling.values()) == [False, False]
+    # the private cluster's workers run with the quiet settings (no profiler, slow ticks)
+    for key, value in LOCAL_CLUSTER_CONFIG.items():
+        seen = ex.client().run(lambda k=key: __import__("dask").config.get(k))
+        assert list(seen.values()) == [value, value], key
+    assert "stealing" not in ex.client().run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.extensions))
 
 
 def _kill_first_busy_worker(marker_dir: Path, killed: list, stop: threading.Event) -> None:
