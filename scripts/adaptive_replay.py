@@ -11,6 +11,7 @@ change of the stopping rule is measured in seconds instead of an hour of forward
 
     python scripts/adaptive_replay.py record --suite paper --cases 64 --out replay.npz
     python scripts/adaptive_replay.py replay replay.npz --confidence 0.97 0.95 --bonferroni
+    python scripts/adaptive_replay.py replay replay.npz --confidence 0.95 --predict-rest
     python scripts/adaptive_replay.py record --benchmark --cases 50 --out bench.npz
     python scripts/adaptive_replay.py record --benchmark --paired --cases 50 --out bench-paired.npz
 
@@ -64,14 +65,14 @@ class _Recorder(Explainer):
         return Explanation(weights=np.zeros(segments.d))
 
 
-def _suite_setting(suite: str, n_cases: int):
+def _suite_setting(suite: str, n_cases: int, skip: int = 0):
     """A suite's cases (generators interleaved) and the seed a run gives LIME on each."""
     config = load_suite(suite)
     task = make_task(config)
     segments = from_spec(config.segmentation, tuple(task.domain_shape))
     by_gen, _ = build_cases(config, task, segments, progress=True, log=print)
     lists = [cs for cs in by_gen.values() if cs]
-    cases = [c for group in zip(*lists) for c in group][:n_cases]
+    cases = [c for group in zip(*lists) for c in group][skip: skip + n_cases]
     scorer = Scorer(task, segments, content="mean", agnostic_samples=0, headline_k=3)
     return scorer, cases, lambda case: seed_for("explain", case.case_id, "lime", base=config.seed)
 
@@ -88,7 +89,7 @@ def _benchmark_setting(n_cases: int):
 
 def record(args: argparse.Namespace) -> int:
     scorer, cases, seed_of = (_benchmark_setting(args.cases) if args.benchmark
-                              else _suite_setting(args.suite, args.cases))
+                              else _suite_setting(args.suite, args.cases, args.skip))
     rec = _Recorder(args.max, args.paired)
     z, y, target, ids = [], [], [], []
     for case in tqdm(cases, desc="recording", unit="case", file=sys.stderr):
@@ -138,11 +139,13 @@ def replay(args: argparse.Namespace) -> int:
             auto = AutoSampling(n_max, args.first, args.growth, 1 - (1 - conf) / looks)
         agree, queries = [], []
         for z, y, t, final in zip(zs, ys, targets, finals):
-            run = sample_adaptively(_answers(z, y), RecordedStream(z, paired), t, k=args.k, auto=auto, cap=n_max)
+            run = sample_adaptively(_answers(z, y), RecordedStream(z, paired), t, k=args.k, auto=auto, cap=n_max,
+                                    predict_rest=args.predict_rest)
             agree.append(top_set(run.fit.weights, args.k) == final)
             queries.append(run.queried)
         q = np.array(queries, dtype=float)
-        name = f"confidence {conf}" + (" (Bonferroni over looks)" if args.bonferroni else " (per look)")
+        name = (f"confidence {conf}" + (" (Bonferroni over looks)" if args.bonferroni else " (per look)")
+                + (", predict_rest" if args.predict_rest else ""))
         print(f"{name}: agreement {100 * np.mean(agree):.1f} % ({len(agree) - sum(agree)} of {len(agree)} differ); "
               f"queries mean {q.mean():.0f}, 95th percentile {np.percentile(q, 95):.0f}, "
               f"{n_max / q.mean():.2f}x fewer than {n_max}")
@@ -171,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("record", help="query the model on LIME's first masks of each case")
     r.add_argument("--suite", default="paper")
     r.add_argument("--cases", type=int, default=64)
+    r.add_argument("--skip", type=int, default=0, help="leave out the first SKIP cases of the suite (a fresh set)")
     r.add_argument("--max", type=int, default=8192)
     r.add_argument("--out", required=True)
     r.add_argument("--benchmark", action="store_true",
@@ -184,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--growth", type=float, default=1.25)
     s.add_argument("--k", type=int, default=3)
     s.add_argument("--bonferroni", action="store_true", help="split 1 - confidence over the looks (the old rule)")
+    s.add_argument("--predict-rest", action="store_true",
+                   help="aim at the N-sample fit through the predicted answers of the unqueried masks")
     s.set_defaults(func=replay)
     args = p.parse_args(argv)
     if args.command == "replay":
