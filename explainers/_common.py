@@ -384,9 +384,17 @@ def ridge_covariance(z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray, co
     Z = np.asarray(z, dtype=np.float64)
     s = np.asarray(sample_weight, dtype=np.float64)
     r = np.asarray(y, dtype=np.float64) - float(intercept) - Z @ np.asarray(coef, dtype=np.float64)
-    Zc = Z - (s @ Z) / s.sum()
-    A = Zc.T @ (s[:, None] * Zc) + float(alpha) * np.eye(Z.shape[1])
+    Zc, A = ridge_system(Z, s, alpha)
     return _sandwich(A, (s * r)[:, None] * Zc, clusters)
+
+
+def ridge_system(z: np.ndarray, sample_weight: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The s-weighted centred design ``Zc`` (n, p) and ``A = Zc' S Zc + alpha I`` (p, p) of a
+    weighted ridge fit with an unpenalised intercept: its weights solve ``A b = Zc' S y``."""
+    Z = np.asarray(z, dtype=np.float64)
+    s = np.asarray(sample_weight, dtype=np.float64)
+    Zc = Z - (s @ Z) / s.sum()
+    return Zc, Zc.T @ (s[:, None] * Zc) + float(alpha) * np.eye(Z.shape[1])
 
 
 def _sandwich(A: np.ndarray, scores: np.ndarray, clusters: np.ndarray | None) -> np.ndarray:

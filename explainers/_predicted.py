@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._common import ridge_system
+
 #: most components for which the surrogate of the unqueried answers includes pairwise products
 MAX_INTERACTION_COMPONENTS = 40
 
@@ -62,11 +64,8 @@ def lime_linear_map(z: np.ndarray, sample_weight: np.ndarray, alpha: float) -> n
     alpha : float
         Ridge penalty (the intercept is not penalised).
     """
-    z = np.asarray(z, dtype=np.float64)
-    s = np.asarray(sample_weight, dtype=np.float64)
-    zc = z - (s @ z) / s.sum()
-    a = zc.T @ (s[:, None] * zc) + float(alpha) * np.eye(z.shape[1])
-    return np.linalg.solve(a, (zc * s[:, None]).T)
+    zc, a = ridge_system(z, sample_weight, alpha)
+    return np.linalg.solve(a, (zc * np.asarray(sample_weight, dtype=np.float64)[:, None]).T)
 
 
 @dataclass(frozen=True)

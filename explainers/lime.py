@@ -412,11 +412,7 @@ class _LimeFamily(Explainer):
                 projection=None if comps is segments else projection_matrix(comps, segments),
                 budget_bound=budget is not None and budget < self.max_samples,
                 predict_rest=self.predict_rest)
-            n = len(run.z)
-            fit = fit_surrogate(run.z, run.labels, target, self.kernel_width, self.alpha,
-                                random_state=int(rng.integers(0, 2**31 - 1)))
-            if run.predicted:  # stopped early on the predicted N-sample fit: that is the answer
-                fit = run.fit
+            n, fit = len(run.z), run.fit  # the fit on the masks queried, or the predicted N-sample fit
             extra.update(run.extra())
         else:
             n = sized(self.n_samples, budget)

@@ -158,6 +158,21 @@ def _parse(data: bytes) -> tuple[list[tuple[int, int, dict]], list[tuple[int, by
     return good, bad, torn
 
 
+def _write_durably(path: Path, data: bytes) -> None:
+    """Replace ``path`` by ``data`` atomically, on disk before the rename (a kill leaves the old
+    file or the new one, never a part)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 class RunStore:
     """One run folder.
 
@@ -282,13 +297,7 @@ class RunStore:
         """
         p = self.records_path
         if not p.exists() and self.packed_records_path.exists():
-            data = self._records_bytes()
-            tmp = self.folder / ".records.jsonl.tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, p)
+            _write_durably(p, self._records_bytes())
             self.packed_records_path.unlink()
             log(f"{self.packed_records_path}: unpacked to records.jsonl to append to it")
         if not p.exists():
@@ -299,13 +308,7 @@ class RunStore:
             with open(self.folder / "records.corrupt.jsonl", "ab") as fh:
                 for _, line in bad:
                     fh.write(line)
-            tmp = self.folder / ".records.jsonl.tmp"
-            with open(tmp, "wb") as fh:
-                for _, _, rec in good:
-                    fh.write((json.dumps(rec, sort_keys=True) + "\n").encode())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, p)
+            _write_durably(p, b"".join((json.dumps(rec, sort_keys=True) + "\n").encode() for _, _, rec in good))
             log(f"{p}: line(s) {', '.join(str(i) for i, _ in bad)} were not valid records; "
                 f"they are kept in records.corrupt.jsonl, the {len(good)} valid lines are kept, "
                 f"and the units of the bad lines run again")
@@ -330,12 +333,7 @@ class RunStore:
                     return self.packed_records_path
                 raise RunFolderError(f"{self.folder} has no records.jsonl to pack")
             data = self.records_path.read_bytes()
-            tmp = self.folder / ".records.jsonl.gz.tmp"
-            with open(tmp, "wb") as fh:
-                fh.write(gzip.compress(data, compresslevel=9, mtime=0))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.packed_records_path)
+            _write_durably(self.packed_records_path, gzip.compress(data, compresslevel=9, mtime=0))
             self.records_path.unlink()
         return self.packed_records_path
 

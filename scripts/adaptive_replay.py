@@ -163,9 +163,7 @@ class RecordedStream:
         self.taken += len(rows)
         return rows
 
-    def pairs(self, n: int) -> np.ndarray:
-        i = np.arange(int(n), dtype=np.int64)
-        return i // 2 if self.paired else i
+    pairs = MaskStream.pairs  # the same units as the stream that was recorded
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,18 +70,20 @@ def test_a_pairwise_model_is_predicted_from_the_first_round():
 
 
 def test_the_error_covariance_covers_the_n_sample_fit():
-    """95 % intervals from the predicted covariance hold the fit on all N true answers at the
-    sizes the rounds look at (256 to 2048 queries of N = 4096), for every weight."""
-    big_n = 4096
-    for n in (256, 1024, 2048):
+    """95 % intervals from the predicted covariance hold the fit on all N true answers, at the
+    suites' N = 8192 (max_samples) and the sizes the rounds stop at (256 to 4096 queries)."""
+    big_n = 8192
+    data = []
+    for seed in range(25):
+        z = masks(100 + seed, big_n)
+        y = sigmoid_model(z)
+        data.append((RestPredictor(z, KERNEL(cosine_to_ones(z))), y[:, 1], fit_surrogate(z, y, 1).weights))
+    for n in (256, 1024, 4096):
         hits = []
-        for seed in range(40):
-            z = masks(100 + seed, big_n)
-            y = sigmoid_model(z)
-            pred = RestPredictor(z, KERNEL(cosine_to_ones(z))).fit(y[:n, 1])
-            full = fit_surrogate(z, y, 1).weights
+        for rest, y, full in data:
+            pred = rest.fit(y[:n])
             hits.extend(np.abs(full - pred.weights) <= 1.96 * np.sqrt(np.diag(pred.cov)))
-        assert 0.93 <= np.mean(hits) <= 1.0, (n, np.mean(hits))
+        assert 0.93 <= np.mean(hits), (n, np.mean(hits))  # conservative (over-covering) is allowed
 
 
 def test_predicted_rounds_agree_with_the_cap_and_query_less():
@@ -135,11 +137,19 @@ def test_lime_with_predict_rest_finds_the_known_causes_with_fewer_queries():
 
 
 def test_slime_with_predict_rest_settles_its_projected_weights():
-    from test_adaptive import CLEAR, auto
+    """SLIME's grid weights are a projection of its 10 time components: the predicted fit stops
+    early and ranks the grid as the fit on all 2048 masks does."""
+    from test_adaptive import CLEAR, SEG, additive_input, AdditiveModel, auto, top
+    from toy import run_explainer
+
+    from explbench.api import ExplainContext
+    from explbench.registry import explainers
 
     e, access = auto("slime-time", CLEAR, predict_rest=True, max_samples=2048)
-    assert e.extra["stopped_because"] in ("settled", "max_samples")
-    assert access.queries <= 2048 and len(e.extra["component_weights"]) == 10
+    full, _ = run_explainer(explainers.get("slime-time")(n_samples=2048), AdditiveModel(CLEAR),
+                            additive_input(CLEAR), SEG, context=ExplainContext(headline_k=3))
+    assert e.extra["stopped_because"] == "settled" and access.queries < 2048
+    assert top(e) == top(full)
 
 
 @pytest.mark.parametrize("name", ["lime", "slime-freq"])
