@@ -29,10 +29,11 @@ from explbench.execution.base import Executor, Init, Work, available_cores, run_
 #: every thread each 10 ms) or the system monitor, the 20 ms event-loop tick only feeds
 #: "unresponsive loop" warnings, memory limits hold at a 1 s check, and work stealing (every
 #: 100 ms) has nothing to balance when the scheduler hands each worker one chunk at a time.
-#: Measured with 2 workers on 2 cores, the gain is within the run-to-run spread: the executor
-#: benchmark's dask-2 efficiency had a median of 0.75 over 7 runs before and after (0.68-0.80
-#: with these settings). A worker's compute thread gets 0.88-0.97 of a core and computes a
-#: chunk 10-50 % slower than a `processes` worker; the client's event loop takes ~0.1 core.
+#: Measured with 2 workers on 2 cores, the gain from these settings is within the run-to-run
+#: spread. What does matter is the chunk rate: the client and scheduler took 0.066 of a core at
+#: 8 chunks/s and 0.018 at 1 chunk/s. With 0.2 s chunks the executor benchmark's dask-2 had a
+#: median efficiency of 0.75; with 1.5 s chunks 0.88-0.95. The runner's chunks last 9-120 s in
+#: the committed bundles.
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "500ms",
