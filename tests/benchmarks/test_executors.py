@@ -11,9 +11,10 @@ per-chunk cost of an executor (dask: scheduling, shipping, the client's event lo
 in a run than here. With 0.2 s chunks and one round, dask-2's efficiency had a median of 0.75
 over 7 runs; the client and scheduler take 0.066 of a core at 8 chunks/s, 0.018 at 1 chunk/s.
 
-This machine is a shared VM whose single-core rate drifts by up to 25 % over minutes, so the
-configurations are measured in ``ROUNDS`` interleaved rounds; each ratio is taken within its
-round and the median over rounds is reported (and asserted), with the range beside it.
+This machine is a shared VM whose single-core rate drifted between 126 and 162 inputs/s over
+minutes, so the configurations are measured in ``ROUNDS`` interleaved rounds; each ratio is
+taken within its round and the median over rounds is reported (and asserted), with the range
+beside it.
 """
 
 import statistics
