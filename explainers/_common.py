@@ -20,7 +20,7 @@ import torch
 from scipy.special import ndtr
 from scipy.stats import norm
 
-from explbench import baselines
+from explbench.core import content as baselines
 
 
 def as_input(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -43,7 +43,7 @@ def content_baseline(content: str, x: torch.Tensor, rng: np.random.Generator) ->
     Parameters
     ----------
     content : str
-        A content type of :mod:`explbench.baselines` ("zero", "min", "mean", "noise").
+        A content type of :mod:`explbench.core.content` ("zero", "min", "mean", "noise").
     x : torch.Tensor, shape domain_shape
     rng : numpy.random.Generator
         Used only by random content types (``noise``).

@@ -50,8 +50,8 @@ import soundfile as sf
 import torch
 
 from explbench.api import AudioContext, ExplainContext, Explainer, Explanation, ModelAccess
-from explbench.registry import register_explainer
-from explbench.segmentation import Segmentation
+from explbench.api.registry import register_explainer
+from explbench.core.segmentation import Segmentation
 
 from ._common import AUTO, AutoSampling, as_input, check_sampling, sized
 from .lime import MaskStream, fit_surrogate, sample_adaptively, sample_masks

@@ -32,8 +32,8 @@ from captum.attr import (
 )
 
 from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
-from explbench.registry import register_explainer
-from explbench.segmentation import Segmentation
+from explbench.api.registry import register_explainer
+from explbench.core.segmentation import Segmentation
 
 from ._common import as_input, content_baseline, local_seed, sized
 

@@ -39,8 +39,8 @@ with warnings.catch_warnings():  # shap's plotting colours warn about matplotlib
     import shap
 
 from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
-from explbench.registry import register_explainer
-from explbench.segmentation import Segmentation
+from explbench.api.registry import register_explainer
+from explbench.core.segmentation import Segmentation
 
 from ._common import (AUTO, AutoSampling, _sandwich, as_input, check_sampling, content_baseline,
                       draw_seed, local_seed, quiet_logger, settle, sized)

@@ -7,7 +7,7 @@ the binary masks to the all-ones row, the kernel ``sqrt(exp(-d^2 / w^2))`` and t
 fitted by the ``lime`` package's :class:`lime.lime_base.LimeBase` with a weighted
 ``Ridge(alpha, fit_intercept=True)`` on all features.
 
-The neighbourhood, its distances and kernel come from :mod:`explbench.neighbourhood`.
+The neighbourhood, its distances and kernel come from :mod:`explbench.core.neighbourhood`.
 
 ``n_samples = "auto"`` (:func:`sample_adaptively`): the neighbourhood grows in rounds (256,
 512, ... up to ``max_samples`` or the budget) and the surrogate is refitted on every mask drawn
@@ -46,9 +46,9 @@ from lime.lime_base import LimeBase
 from sklearn.linear_model import Ridge
 
 from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
-from explbench.neighbourhood import MaskStream, cosine_to_ones, lime_kernel, sample_masks
-from explbench.registry import register_explainer
-from explbench.segmentation import Segmentation, freq_segments, time_segments
+from explbench.core.neighbourhood import MaskStream, cosine_to_ones, lime_kernel, sample_masks
+from explbench.api.registry import register_explainer
+from explbench.core.segmentation import Segmentation, freq_segments, time_segments
 
 from ._common import (AUTO, AutoSampling, as_input, check_sampling, content_baseline, ridge_covariance,
                       settle, sized, spread)

@@ -12,8 +12,8 @@ import torch
 from captum.attr import FeatureAblation
 
 from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
-from explbench.registry import register_explainer
-from explbench.segmentation import Segmentation
+from explbench.api.registry import register_explainer
+from explbench.core.segmentation import Segmentation
 
 from ._common import as_input, content_baseline
 

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
-from explbench.registry import register_explainer
-from explbench.segmentation import Segmentation
+from explbench.api.registry import register_explainer
+from explbench.core.segmentation import Segmentation
 
 
 @register_explainer("random")

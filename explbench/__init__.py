@@ -10,7 +10,7 @@ from explbench.api import (
     ModelAccess,
     Task,
 )
-from explbench.registry import (
+from explbench.api.registry import (
     register_explainer,
     register_generator,
     register_metric,

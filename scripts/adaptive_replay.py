@@ -36,14 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # would register every one twice)
 from explbench.explainers.lime import fit_surrogate, sample_adaptively  # noqa: E402
 from explbench.explainers._common import AutoSampling  # noqa: E402
-from explbench import baselines  # noqa: E402
+from explbench.core import content as baselines  # noqa: E402
 from explbench.api import Explainer, Explanation  # noqa: E402
-from explbench.neighbourhood import MaskStream  # noqa: E402
-from explbench.protocol import Scorer  # noqa: E402
-from explbench.runner import build_cases, make_task  # noqa: E402
-from explbench.segmentation import from_spec  # noqa: E402
-from explbench.stats import seed_for  # noqa: E402
-from explbench.suite import load as load_suite  # noqa: E402
+from explbench.core.neighbourhood import MaskStream  # noqa: E402
+from explbench.protocol.scorer import Scorer  # noqa: E402
+from explbench.run.runner import build_cases, make_task  # noqa: E402
+from explbench.core.segmentation import from_spec  # noqa: E402
+from explbench.stats.intervals import seed_for  # noqa: E402
+from explbench.run.suite import load as load_suite  # noqa: E402
 
 
 class _Recorder(Explainer):

@@ -1,11 +1,11 @@
 """Synthetic run folders for the results-side tests (leaderboard, compare, report).
 
 A run made here has the exact layout of a real one (config.json, provenance.json, cases.json,
-records.jsonl, and metrics.csv/timing.csv written by :func:`explbench.runner.finish`), but its
+records.jsonl, and metrics.csv/timing.csv written by :func:`explbench.run.runner.finish`), but its
 records are simulated: every case has a hidden per-segment relevance ``r``; the norm reference
 ranks segments by ``r``; an explainer of quality ``q`` gives weights ``q * r + noise``; a case
 flips at ``k`` once the chosen segments hold more than a per-case share of the total relevance.
-Cases with their arrays are saved to ``explbench.store.cache_dir() / "cases"`` so that the report
+Cases with their arrays are saved to ``explbench.store.run_store.cache_dir() / "cases"`` so that the report
 can draw per-case views; point ``EXPLBENCH_CACHE`` at a temporary folder first.
 
     python tests/results_fixture.py OUT_DIR     # writes OUT_DIR/run-a and caches cases
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from explbench.cases import Case, cache_key, save_cases
-from explbench.runner import finish
-from explbench.store import RunStore, cache_dir
-from explbench.suite import SuiteConfig
+from explbench.core.cases import Case, cache_key, save_cases
+from explbench.run.runner import finish
+from explbench.store.run_store import RunStore, cache_dir
+from explbench.run.suite import SuiteConfig
 
 SR = 22050
 N_SAMPLES = 36934
@@ -55,7 +55,7 @@ def _audio(rng: np.random.Generator) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _svd_task() -> object:
-    from explbench import registry
+    from explbench.api import registry
 
     return registry.tasks.get("svd-synth")()
 
@@ -74,7 +74,7 @@ def _logmel(audio: np.ndarray) -> np.ndarray:
 
 
 def _segment_masks() -> np.ndarray:
-    from explbench.segmentation import grid
+    from explbench.core.segmentation import grid
 
     return grid(DOMAIN, 5, 4).masks.numpy()
 

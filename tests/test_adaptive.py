@@ -18,14 +18,14 @@ from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
 from explbench.api import ExplainContext, ModelAccess
-from explbench.conformance import assert_conforms
+from explbench.checks.explainer_checks import assert_conforms
 from explbench.explainers._common import AutoSampling, ridge_covariance, settle, swap_bound
 from explbench.explainers.kernelshap import CoalitionCache, KernelShap, shap_covariance
 from explbench.explainers.lime import fit_surrogate, projection_matrix, sample_adaptively
-from explbench.neighbourhood import MaskStream, kernel_weights, sample_masks
-from explbench.params import problem, specs
-from explbench.registry import explainers
-from explbench.segmentation import grid, time_segments
+from explbench.core.neighbourhood import MaskStream, kernel_weights, sample_masks
+from explbench.run.params import problem, specs
+from explbench.api.registry import explainers
+from explbench.core.segmentation import grid, time_segments
 from toy import DOMAIN, run_explainer
 
 with warnings.catch_warnings():

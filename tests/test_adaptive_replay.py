@@ -8,7 +8,7 @@ import pytest
 
 from explbench.explainers._common import AutoSampling
 from explbench.explainers.lime import sample_adaptively
-from explbench.neighbourhood import MaskStream
+from explbench.core.neighbourhood import MaskStream
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "adaptive_replay.py"
 D = 20

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from explbench.audio import AudioError, load, validate
+from explbench.core.audio import AudioError, load, validate
 
 SR = 22050
 

@@ -10,8 +10,8 @@ from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
 from explbench.api import AudioContext, ExplainContext, ModelAccess
-from explbench.cases import Case
-from explbench.conformance import assert_conforms, toy_audio
+from explbench.core.cases import Case
+from explbench.checks.explainer_checks import assert_conforms, toy_audio
 from explbench.explainers.audiolime import (
     AudioLime,
     AudioLimeOracle,
@@ -19,9 +19,9 @@ from explbench.explainers.audiolime import (
     time_windows,
     write_wav,
 )
-from explbench.protocol import Scorer
+from explbench.protocol.scorer import Scorer
 from explbench.explainers.separators import complete, hpss, nmf
-from explbench.segmentation import grid
+from explbench.core.segmentation import grid
 from explbench.tasks.svd.frontend import EXCERPT_SAMPLES, SAMPLE_RATE, LogMel
 
 SEG = grid((80, 115))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from explbench import cli_results
+from explbench.cli import results as cli_results
 
 REPO = Path(__file__).resolve().parents[1]
 BOARDS = {  # bundle -> (task, stem of the board files)

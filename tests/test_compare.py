@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from explbench import cli_results
-from explbench.compare import compare
+from explbench.cli import results as cli_results
+from explbench.results.compare import compare
 from results_fixture import make_run
 
 GOOD = {"lime": (4.0, False, True, 256), "random": (0.0, False, False, 0)}

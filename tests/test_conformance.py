@@ -8,7 +8,7 @@ import torch
 
 import explbench.explainers  # noqa: F401 - registers the explainers
 from explbench.api import Explainer, Explanation
-from explbench.conformance import (
+from explbench.checks.explainer_checks import (
     RULES,
     SMALL_BUDGET,
     assert_conforms,
@@ -17,7 +17,7 @@ from explbench.conformance import (
     toy_classifier,
     toy_problem,
 )
-from explbench.registry import UnknownName, explainers
+from explbench.api.registry import UnknownName, explainers
 
 
 @pytest.mark.parametrize("name", explainers.names())
@@ -37,7 +37,7 @@ def test_toy_problem_is_deterministic_and_fast():
 
 def test_conformance_stays_cheap():
     """Every run but the first (budget None) is capped, so an expensive explainer stays cheap."""
-    from explbench.conformance import PROBE_BUDGET, PROBES
+    from explbench.checks.explainer_checks import PROBE_BUDGET, PROBES
 
     counted = []
 
@@ -260,7 +260,7 @@ def test_oracle_receives_delta_and_ranked_explainers_do_not():
 def test_a_hanging_explainer_fails_the_check_instead_of_blocking_it(monkeypatch):
     import time
 
-    from explbench import conformance
+    from explbench.checks import explainer_checks as conformance
 
     class Hangs(Explainer):
         def explain(self, model, x, target, *, segments, budget, rng, context):

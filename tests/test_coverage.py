@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from explbench.stats import (
+from explbench.stats.intervals import (
     MIN_CLUSTERS,
     clopper_pearson_interval,
     cluster_bootstrap,

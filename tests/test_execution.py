@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from explbench.execution import chunk_size, chunked, get_executor, threads_per_worker
-from explbench.execution.probe import ProbeConfig, probe_init, probe_work
-from explbench.execution.dask_executor import LOCAL_CLUSTER_CONFIG
+from explbench.run.executors import chunk_size, chunked, get_executor, threads_per_worker
+from explbench.run.executors.probe import ProbeConfig, probe_init, probe_work
+from explbench.run.executors.dask_executor import LOCAL_CLUSTER_CONFIG
 
 UNITS = list(range(24))
 CHUNKS = chunked(UNITS, 4)

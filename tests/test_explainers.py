@@ -12,9 +12,9 @@ from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
 from explbench.api import ExplainContext, ModelAccess
-from explbench.conformance import toy_audio
-from explbench.registry import explainers
-from explbench.segmentation import from_spec, grid, time_segments, top_k
+from explbench.checks.explainer_checks import toy_audio
+from explbench.api.registry import explainers
+from explbench.core.segmentation import from_spec, grid, time_segments, top_k
 from explbench.explainers.lime import cosine_to_ones, fit_surrogate, lime_core, sample_masks
 from toy import DOMAIN, lime_overhead, run_explainer, segment_input, segment_model, weights_of
 

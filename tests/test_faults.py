@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from explbench import cli
-from explbench.store import RunStore
+from explbench.store.run_store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = ROOT / "tests" / "data" / "faults_plugin.py"
@@ -124,8 +124,8 @@ def test_duplicate_records_are_counted_once(tmp_path, capsys):
     store = RunStore(a)
     with pytest.warns(UserWarning, match="counted once"):
         assert len(store.records()) == len(lines)
-    from explbench.runner import finish
-    from explbench.suite import SuiteConfig
+    from explbench.run.runner import finish
+    from explbench.run.suite import SuiteConfig
 
     config = SuiteConfig.from_dict(store.config()["suite"])
     finish(store, config, store.config()["run_id"], log=lambda s: None)
@@ -179,7 +179,7 @@ def test_nan_and_numpy_outputs_are_stored_and_objects_fail_only_their_unit(tmp_p
 def test_jsonable_converts_numpy_and_names_what_it_refuses():
     import torch
 
-    from explbench.jsonsafe import NotStorable, jsonable
+    from explbench.core.jsonsafe import NotStorable, jsonable
 
     got = jsonable({"a": np.float64("nan"), "b": np.int64(3), "c": torch.tensor([1.0, float("inf")]),
                     1: (np.bool_(True),)})
@@ -219,7 +219,7 @@ def test_hanging_explainer_times_out_and_retry_failed_runs_it_again(tmp_path, ca
 
 
 def test_time_limit_interrupts_python_and_is_not_caught_by_except_exception():
-    from explbench.unit import UnitTimeout, default_timeout, time_limit
+    from explbench.protocol.unit import UnitTimeout, default_timeout, time_limit
 
     t0 = time.perf_counter()
     with pytest.raises(UnitTimeout, match="0.2 s"):
@@ -249,7 +249,7 @@ def test_changed_model_without_model_hash_makes_new_cases(tmp_path, capsys, fres
     weights.write_text(json.dumps({"segment": 9}))  # the user retrains in place
     rc, _, err = run_toy(capsys, s, tmp_path / "C")
     assert rc == 0 and "toy-lift: 6 cases generated" in err, err
-    from explbench.cases import load_cases
+    from explbench.core.cases import load_cases
 
     (case_file,) = (tmp_path / "C" / "cases").glob("*.npz")
     cases, _ = load_cases(case_file)
@@ -300,7 +300,7 @@ def test_bad_suite_values_name_the_key_and_write_nothing(tmp_path, capsys, top, 
 
 
 def test_grid_is_checked_against_the_real_domain():
-    from explbench import suite as suites
+    from explbench.run import suite as suites
 
     c = suites.load("smoke")
     c.segmentation = "grid:10x4"  # 80 x 115: valid, though not on an 8 x 8 domain

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from explbench.api import Excerpt, Task
-from explbench.cases import load_cases, save_cases
+from explbench.core.cases import load_cases, save_cases
 from explbench.generators import CWSpectrogram, CWWaveform, Localized, Planted
-from explbench.registry import generators
-from explbench.segmentation import grid, top_k
+from explbench.api.registry import generators
+from explbench.core.segmentation import grid, top_k
 from explbench.tasks.svd.frontend import EXCERPT_FRAMES, EXCERPT_SAMPLES, N_MELS, SAMPLE_RATE, LogMel
 from explbench.tasks.svd.model import Probabilities, SchlueterCNN
 
@@ -304,8 +304,8 @@ def test_spectrogram_attack_needs_magnitude(seg):
 
 
 def test_attack_precision_and_threads_are_generator_parameters():
-    from explbench import registry
-    from explbench.runner import generator_identity
+    from explbench.api import registry
+    from explbench.run.runner import generator_identity
 
     task = registry.tasks.get("svd-synth")()
     cw = registry.generators.get("cw-spectrogram")

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from explbench.api import Excerpt, Task
-from explbench.cases import CASE_FORMAT, Case, cache_key, load_cases, save_cases
+from explbench.core.cases import CASE_FORMAT, Case, cache_key, load_cases, save_cases
 from explbench.generators import CWSpectrogram, CWWaveform, Localized, Planted
-from explbench.segmentation import Segmentation, grid
+from explbench.core.segmentation import Segmentation, grid
 
 SHAPE = (8, 10)
 SEG = grid(SHAPE)  # 20 segments, i = 4 t + f
@@ -305,7 +305,7 @@ def test_generators_carry_their_code_version():
     import inspect
 
     from explbench.generators.common import SHARED_SOURCES, generator_version
-    from explbench.runner import generator_identity
+    from explbench.run.runner import generator_identity
 
     names = {p.name for p in SHARED_SOURCES}
     assert names == {"common.py", "attack.py", "patterns.py", "cases.py"}

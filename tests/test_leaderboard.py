@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from explbench import cli_results
-from explbench import leaderboard as lb
-from explbench.runs import collect, load_run
+from explbench.cli import results as cli_results
+from explbench.results import board as lb
+from explbench.store.runs import collect, load_run
 from results_fixture import make_run
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 from explbench.explainers._common import AutoSampling
 from explbench.explainers._predicted import RestPredictor, interaction_features, lime_linear_map
 from explbench.explainers.lime import cosine_to_ones, fit_surrogate, lime_kernel, sample_adaptively
-from explbench.neighbourhood import MaskStream
+from explbench.core.neighbourhood import MaskStream
 
 D = 20
 KERNEL = lime_kernel(0.25)
@@ -105,7 +105,7 @@ def test_predict_rest_refuses_paired_masks():
     with pytest.raises(ValueError, match="predict_rest needs independent masks"):
         sample_adaptively(sigmoid_model, MaskStream(np.random.default_rng(0), D, True), 1, k=3, auto=auto,
                           cap=1024, predict_rest=True)
-    from explbench import registry
+    from explbench.api import registry
 
     with pytest.raises(ValueError, match="paired=False"):
         registry.explainers.get("lime")(n_samples="auto", paired=True, predict_rest=True)
@@ -126,7 +126,7 @@ def test_lime_with_predict_rest_finds_the_known_causes_with_fewer_queries():
     from toy import run_explainer
 
     from explbench.api import ExplainContext
-    from explbench.registry import explainers
+    from explbench.api.registry import explainers
 
     for seed in range(4):
         e, access = auto("lime", TIE, seed=seed, max_samples=4096, predict_rest=True)
@@ -143,7 +143,7 @@ def test_slime_with_predict_rest_settles_its_projected_weights():
     from toy import run_explainer
 
     from explbench.api import ExplainContext
-    from explbench.registry import explainers
+    from explbench.api.registry import explainers
 
     e, access = auto("slime-time", CLEAR, predict_rest=True, max_samples=2048)
     full, _ = run_explainer(explainers.get("slime-time")(n_samples=2048), AdditiveModel(CLEAR),
@@ -154,8 +154,8 @@ def test_slime_with_predict_rest_settles_its_projected_weights():
 
 @pytest.mark.parametrize("name", ["lime", "slime-freq"])
 def test_predict_rest_conforms(name):
-    from explbench import registry
-    from explbench.conformance import assert_conforms
+    from explbench.api import registry
+    from explbench.checks.explainer_checks import assert_conforms
 
     assert_conforms(registry.explainers.get(name)(n_samples="auto", max_samples=256, first_samples=64,
                                                   predict_rest=True))

@@ -11,12 +11,12 @@ from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
 from explbench.api import ExplainContext, Explainer, Explanation
-from explbench.cases import Case
-from explbench.conformance import check_explainer
-from explbench.metrics.base import HEADLINE_K
-from explbench.protocol import CaseContext, ExplainerFailure, Scorer, validate_explanation
-from explbench.registry import explainers
-from explbench.segmentation import Segmentation, grid
+from explbench.core.cases import Case
+from explbench.checks.explainer_checks import check_explainer
+from explbench.api.metric import HEADLINE_K
+from explbench.protocol.scorer import CaseContext, ExplainerFailure, Scorer, validate_explanation
+from explbench.api.registry import explainers
+from explbench.core.segmentation import Segmentation, grid
 from toy import ToyTask, segment_model
 
 SMALL = (20, 25)

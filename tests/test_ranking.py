@@ -8,9 +8,9 @@ import math
 import pandas as pd
 import pytest
 
-from explbench import ranking
-from explbench.runs import records_frame
-from explbench.stats import wilson_interval
+from explbench.results import ranking
+from explbench.store.runs import records_frame
+from explbench.stats.intervals import wilson_interval
 
 N = 16
 

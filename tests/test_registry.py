@@ -3,8 +3,8 @@ import textwrap
 
 import pytest
 
-from explbench import registry
-from explbench.registry import Registry, UnknownName
+from explbench.api import registry
+from explbench.api.registry import Registry, UnknownName
 
 
 def test_decorator_registers_and_describes():

@@ -13,8 +13,8 @@ import pytest
 from results_fixture import make_run
 
 from explbench import cli
-from explbench.replication import PAPER_FLIPS, parent_generator, render, replication
-from explbench.runs import load_run
+from explbench.studies.replication import PAPER_FLIPS, parent_generator, render, replication
+from explbench.store.runs import load_run
 
 EXPLAINERS = {
     "lime": (3.0, False, True, 256),

@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from explbench import cli_results
-from explbench.report import figures, write_report
-from explbench.runs import load_run
+from explbench.cli import results as cli_results
+from explbench.results.report import figures, write_report
+from explbench.store.runs import load_run
 from results_fixture import make_run
 
 EVIL = "<script>alert(1)</script>"

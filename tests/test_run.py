@@ -35,7 +35,7 @@ def test_run_folder_holds_config_provenance_records_and_tidy_metrics(run_a):
         assert (run_a / name).exists(), name
     prov = json.loads((run_a / "provenance.json").read_text())
     assert prov["task"]["model_hash"] and prov["packages"]["torch"] and prov["seed"] == 0
-    from explbench.store import METRIC_COLUMNS
+    from explbench.store.run_store import METRIC_COLUMNS
 
     m = pd.read_csv(run_a / "metrics.csv")
     assert list(m.columns) == METRIC_COLUMNS and METRIC_COLUMNS[:3] == ["run_id", "task", "generator"]
@@ -122,8 +122,8 @@ def test_failing_explainer_is_recorded_and_the_run_goes_on(tmp_path):
 
 
 def test_case_cache_key_follows_generator_defaults():
-    from explbench import registry
-    from explbench.runner import generator_identity
+    from explbench.api import registry
+    from explbench.run.runner import generator_identity
 
     task = registry.tasks.get("svd-synth")()
     cw = registry.generators.get("cw-spectrogram")
@@ -134,8 +134,8 @@ def test_case_cache_key_follows_generator_defaults():
 
 
 def test_explainer_defaults_stand_unless_the_suite_sets_them():
-    from explbench import suite
-    from explbench.runner import make_explainer
+    from explbench.run import suite
+    from explbench.run.runner import make_explainer
 
     config = suite.load("default")
     assert config.content == "mean"
@@ -145,15 +145,15 @@ def test_explainer_defaults_stand_unless_the_suite_sets_them():
 
 
 def test_batch_size_pin_and_per_cluster_reach_the_run(tmp_path):
-    from explbench import suite
-    from explbench.runner import choose_batch_size, prepare
+    from explbench.run import suite
+    from explbench.run.runner import choose_batch_size, prepare
 
     config = suite.load(TINY)
     prep = prepare(config)
     assert choose_batch_size(prep, 3) == (3, "pinned")
     with pytest.raises(ValueError, match="at least 1"):
         choose_batch_size(prep, 0)
-    from explbench.suite import generator_kwargs
+    from explbench.run.suite import generator_kwargs
 
     config.generators["cw-spectrogram"]["per_cluster"] = 2
     assert generator_kwargs(config, "cw-spectrogram")["per_cluster"] == 2

@@ -18,13 +18,13 @@ import pytest
 import torch
 from torch import nn
 
-from explbench import registry
-from explbench.cases import Case
-from explbench.protocol import Scorer
-from explbench.sanity import (COLUMNS, Layer, SanityError, check, layers_top_down, load_run, randomise,
+from explbench.api import registry
+from explbench.core.cases import Case
+from explbench.protocol.scorer import Scorer
+from explbench.studies.sanity import (COLUMNS, Layer, SanityError, check, layers_top_down, load_run, randomise,
                               sample_cases, spearman)
-from explbench.segmentation import grid
-from explbench.task import Task
+from explbench.core.segmentation import grid
+from explbench.api.task import Task
 
 SHAPE = (8, 10)
 TASK = "sanity-toy"
@@ -115,7 +115,7 @@ class ToyGenerator:
 def toy_registered(tmp_path):
     plugin = tmp_path / "abs_plugin.py"
     plugin.write_text(PLUGIN)
-    from explbench.plugins import load_plugin
+    from explbench.core.plugins import load_plugin
 
     load_plugin(plugin)
     registry.tasks.add(TASK, ToyTask)
@@ -232,7 +232,7 @@ def test_interval_brackets_the_mean_and_the_check_is_deterministic(toy_registere
 
 
 def test_reference_explanations_use_the_runs_seed(toy_result):
-    from explbench.stats import seed_for
+    from explbench.stats.intervals import seed_for
 
     case = toy_cases(12)[0]
     rng = np.random.default_rng(seed_for("explain", case.case_id, "random", base=0))
@@ -266,8 +266,8 @@ def test_failing_explainer_is_counted_not_fatal(toy_registered):
 
 @pytest.fixture
 def toy_run(toy_registered, tmp_path, monkeypatch):
-    from explbench.runner import execute
-    from explbench.suite import SuiteConfig
+    from explbench.run.runner import execute
+    from explbench.run.suite import SuiteConfig
 
     monkeypatch.setenv("EXPLBENCH_CACHE", str(tmp_path / "cache"))
     config = SuiteConfig(name="toy", task=TASK, seed=0, segmentation="grid:5x4", budget=64, n_boot=200,

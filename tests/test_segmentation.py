@@ -1,4 +1,4 @@
-"""Tests of explbench.segmentation against slow, obvious reference computations."""
+"""Tests of explbench.core.segmentation against slow, obvious reference computations."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from explbench.segmentation import (
+from explbench.core.segmentation import (
     Segmentation,
     freq_segments,
     from_spec,

@@ -1,4 +1,4 @@
-"""Tests of explbench.stats on numbers computed by hand or by independent means."""
+"""Tests of explbench.stats.intervals on numbers computed by hand or by independent means."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from explbench import power
-from explbench.stats import (
+from explbench.stats import power
+from explbench.stats.intervals import (
     MCNEMAR_EXACT_BELOW,
     MIN_CLUSTERS,
     bootstrap_ci,
@@ -467,4 +467,4 @@ def test_describe_states_the_mdd_per_generator():
         "cw-spectrogram n = 32: 0.31; cw-waveform n = 32: 0.31"
     )
     assert power.describe({"cw-waveform": 16}, k=3).endswith("cw-waveform n = 16: not detectable")
-    assert "FR(" in power.describe({"cw-waveform": 64})  # k from explbench.metrics.base
+    assert "FR(" in power.describe({"cw-waveform": 64})  # k from explbench.api.metric

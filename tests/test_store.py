@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from explbench.store import RunStore
+from explbench.store.run_store import RunStore
 
 
 def test_append_read_and_torn_line_repair(tmp_path):
@@ -72,7 +72,7 @@ def test_one_writer_per_folder_and_a_stale_lock_is_taken_over(tmp_path):
     import subprocess
     import sys
 
-    from explbench.runlock import RunLocked
+    from explbench.store.lock import RunLocked
 
     s = RunStore(tmp_path / "run")
     with s.lock():
@@ -90,7 +90,7 @@ def test_one_writer_per_folder_and_a_stale_lock_is_taken_over(tmp_path):
 
 
 def test_damaged_json_names_the_file_and_the_way_out(tmp_path):
-    from explbench.store import RunFolderError
+    from explbench.store.run_store import RunFolderError
 
     s = RunStore(tmp_path / "run")
     s.create({"suite": {}}, {})

@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from explbench import suite
+from explbench.run import suite
 
 
 def write(tmp_path, text):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from explbench import registry
-from explbench.evaluation import evaluate
+from explbench.api import registry
+from explbench.checks.evaluation import evaluate
 from explbench.tasks.svd.data import SPLIT_BASE, SPLIT_SIZE, song_seeds, split_of
 from explbench.tasks.svd.frontend import EXCERPT_SAMPLES
 from explbench.tasks.svd.task import DEFAULT_WEIGHTS, SVDSynth, load_weights
@@ -62,8 +62,8 @@ def test_unknown_task_lists_known_ones():
 
 
 def test_svd_synth_passes_check_task_and_declares_its_hooks():
-    from explbench.task import has_hook
-    from explbench.task_checks import assert_task_conforms
+    from explbench.api.task import has_hook
+    from explbench.checks.task_checks import assert_task_conforms
 
     task = SVDSynth()
     assert_task_conforms(task, n=8, seed=4)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from explbench.task import Excerpt, Task, axis_order, has_hook
-from explbench.task_checks import (MissingHookError, assert_task_conforms, check_task, missing_hooks,
+from explbench.api.task import Excerpt, Task, axis_order, has_hook
+from explbench.checks.task_checks import (MissingHookError, assert_task_conforms, check_task, missing_hooks,
                                    require_hooks, required_hooks)
 
 N = 1000  # samples per excerpt
@@ -303,9 +303,9 @@ class Wave(Toy):
 
 
 def test_a_run_leaves_out_what_a_domain_cannot_host_and_says_so():
-    from explbench.runner import fit_to_task
-    from explbench.suite import SuiteConfig
-    from explbench.task_checks import inapplicable
+    from explbench.run.runner import fit_to_task
+    from explbench.run.suite import SuiteConfig
+    from explbench.checks.task_checks import inapplicable
 
     config = SuiteConfig(name="t", task="toy", segmentation="grid:5x4", explainers=["lime", "slime-freq"],
                          generators={"cw-spectrogram": {"n": 4}, "cw-waveform": {"n": 4}, "planted": {"n": 2},
@@ -330,9 +330,9 @@ def test_a_run_leaves_out_what_a_domain_cannot_host_and_says_so():
 
 
 def test_a_missing_hook_stops_the_run_before_anything_is_written(tmp_path):
-    from explbench import registry
-    from explbench.runner import prepare
-    from explbench.suite import SuiteConfig, SuiteError
+    from explbench.api import registry
+    from explbench.run.runner import prepare
+    from explbench.run.suite import SuiteConfig, SuiteError
 
     registry.tasks.add("toy-no-magnitude", Toy)
     config = SuiteConfig(name="t", task="toy-no-magnitude", explainers=["random"],
@@ -342,8 +342,8 @@ def test_a_missing_hook_stops_the_run_before_anything_is_written(tmp_path):
 
 
 def test_the_time_axis_comes_from_domain_axes_or_from_a_run_record():
-    from explbench.report import _time_axis
-    from explbench.task import task_segmentation, time_axis, time_axis_of
+    from explbench.results.report import _time_axis
+    from explbench.api.task import task_segmentation, time_axis, time_axis_of
 
     class TimeMajor(Toy):
         domain_shape = (FRAMES, BANDS)

@@ -14,8 +14,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from explbench.audio import AudioError
-from explbench.task_checks import assert_task_conforms, check_task
+from explbench.core.audio import AudioError
+from explbench.checks.task_checks import assert_task_conforms, check_task
 from explbench.tasks.audio_folder.labels import LabelsError
 from explbench.tasks.audio_folder.task import AudioFolder
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from explbench import registry
-from explbench.task_checks import check_task
+from explbench.api import registry
+from explbench.checks.task_checks import check_task
 from explbench.tasks.svd.frontend import EXCERPT_FRAMES, FRAME, HOP
 from explbench.tasks.svd.jamendo import JamendoLayoutError, SVDJamendo, read_lab
 from explbench.tasks.svd.render import render_song

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from explbench import registry
-from explbench.evaluation import evaluate
-from explbench.task_checks import assert_task_conforms
+from explbench.api import registry
+from explbench.checks.evaluation import evaluate
+from explbench.checks.task_checks import assert_task_conforms
 from explbench.tasks.vad import silero
 from explbench.tasks.vad.task import VADSilero
 

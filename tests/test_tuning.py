@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from explbench import tuning
-from explbench.tuning import DEFAULT_BATCH, BatchChoice, best_batch_size, machine_key, measure, pick
+from explbench.run import batching as tuning
+from explbench.run.batching import DEFAULT_BATCH, BatchChoice, best_batch_size, machine_key, measure, pick
 
 SHAPE = (3,)
 

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
-from explbench import registry
+from explbench.api import registry
 from explbench.api import Explainer, Explanation
-from explbench.cases import Case
+from explbench.core.cases import Case
 from explbench.metrics import aggregate
-from explbench.segmentation import from_spec
-from explbench.task import Excerpt, Task
+from explbench.core.segmentation import from_spec
+from explbench.api.task import Excerpt, Task
 
 SHAPE = (8, 10)  # 4 x 5 grid of 2 x 2 cells: d = 20
 SEEN = 6
@@ -93,7 +93,7 @@ class Flat(Explainer):
 
 @pytest.fixture(scope="module")
 def verdict():
-    from explbench.protocol import Scorer
+    from explbench.protocol.scorer import Scorer
 
     task = OneSegmentTask()
     adv = parents(task, np.random.default_rng(0))

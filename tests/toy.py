@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from explbench.api import ExplainContext, Explainer, ModelAccess, Task, call_explain
-from explbench.conformance import _ToyFrontEnd, known_cause_model
-from explbench.protocol import validate_explanation
-from explbench.segmentation import Segmentation, grid
+from explbench.checks.explainer_checks import _ToyFrontEnd, known_cause_model
+from explbench.protocol.scorer import validate_explanation
+from explbench.core.segmentation import Segmentation, grid
 
 DOMAIN = (80, 115)
 
@@ -34,7 +34,7 @@ def segment_model(
 
     ``p(target) = sigmoid(2 * scale * (mean of x over segment index - threshold))``, built from
     ``nn`` modules only (Flatten, Linear, Softmax) so that every captum method applies
-    (:func:`explbench.conformance.known_cause_model`).
+    (:func:`explbench.checks.explainer_checks.known_cause_model`).
 
     Returns
     -------

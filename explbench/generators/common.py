@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from explbench.api import Excerpt, Task, forward_batched
-from explbench.segmentation import Segmentation
+from explbench.core.segmentation import Segmentation
 
 _HERE = Path(__file__).resolve().parent
 #: sources every generator's cases depend on, besides the generator's own module
 SHARED_SOURCES: tuple[Path, ...] = (
-    _HERE / "common.py", _HERE / "attack.py", _HERE / "patterns.py", _HERE.parent / "cases.py",
+    _HERE / "common.py", _HERE / "attack.py", _HERE / "patterns.py", _HERE.parent / "core" / "cases.py",
 )
 #: how many excerpts per cluster a task's stream is assumed to hold when the task cannot be asked
 #: for a cluster-spread stream (svd-synth cuts up to 8 excerpts from one song)

@@ -22,13 +22,13 @@ import torch
 from tqdm import tqdm
 
 from explbench.api import Task
-from explbench.cases import Case
+from explbench.core.cases import Case
 from explbench.generators.attack import AttackConfig, Item, Outcome, attack_stream
 from explbench.generators.common import (ClusterQuota, Drawn, check_per_cluster, decided_excerpts,
                                          direction_name, generator_version, n_classes, rate, split_n,
                                          stems_of)
-from explbench.registry import register_generator
-from explbench.segmentation import Segmentation
+from explbench.api.registry import register_generator
+from explbench.core.segmentation import Segmentation
 
 
 class _CarliniWagner:

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from explbench.api import Task
-from explbench.cases import Case
+from explbench.core.cases import Case
 from explbench.generators.common import (decide, direction_name, generator_version, log, necessary_segments,
                                          rate)
-from explbench.registry import register_generator
-from explbench.segmentation import Segmentation
+from explbench.api.registry import register_generator
+from explbench.core.segmentation import Segmentation
 
 
 def parent_cluster(case: Case) -> str:

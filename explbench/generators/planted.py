@@ -27,13 +27,13 @@ import torch
 from tqdm import tqdm
 
 from explbench.api import Task
-from explbench.cases import Case
+from explbench.core.cases import Case
 from explbench.generators.common import (ClusterQuota, Drawn, check_per_cluster, decide, decided_excerpts,
                                          direction_name, generator_version, minimal_counts, n_classes,
                                          necessary_segments, rate, stems_of)
 from explbench.generators.patterns import PATTERN_KINDS, band_centres, make_pattern
-from explbench.registry import register_generator
-from explbench.segmentation import Segmentation
+from explbench.api.registry import register_generator
+from explbench.core.segmentation import Segmentation
 
 MIXES = ("add", "max")
 

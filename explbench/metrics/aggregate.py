@@ -1,6 +1,6 @@
 """Turn protocol records into the tidy metric table: the one place intervals are chosen.
 
-Metrics return per-case :class:`~explbench.metrics.base.Scores`; :func:`summarise` turns each
+Metrics return per-case :class:`~explbench.api.metric.Scores`; :func:`summarise` turns each
 into a value with ``n``, ``n_clusters`` and a 95 % interval:
 
 - ``proportion`` (per-case values in [0, 1]: flips, recovery shares, failures): the mean with a
@@ -9,13 +9,13 @@ into a value with ``n``, ``n_clusters`` and a 95 % interval:
   variable has at most the variance of a Bernoulli with the same mean, so the interval is
   conservative for shares such as recovery@k. It never has zero width at n >= 1.
 - ``mean``, ``median`` and ``association`` (fidelity AUC, point-biserial r): a BCa bootstrap
-  that resamples whole clusters. Below :data:`explbench.stats.MIN_CLUSTERS` clusters, or when
+  that resamples whole clusters. Below :data:`explbench.stats.intervals.MIN_CLUSTERS` clusters, or when
   every resample gives the same number, the interval is NaN: "n too small", never a fake
   zero-width interval.
 
 One row per (generator, direction, explainer, metric, k), for each direction and pooled over
 directions as ``direction == "all"``. Every (group, metric) draws its resamples from its own
-generator seeded by :func:`explbench.stats.seed_for`, and rows inside a group are put in
+generator seeded by :func:`explbench.stats.intervals.seed_for`, and rows inside a group are put in
 ``case_id`` order first, so results depend neither on the order of the input rows nor on which
 other groups or explainers are present.
 """
@@ -27,9 +27,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from explbench.metrics.base import ASSOCIATION, MEDIAN, PROPORTION, Metric, MetricValue, Scores
-from explbench.registry import metrics as _registry
-from explbench.stats import cluster_bootstrap, effective_n, seed_for, wilson_interval
+from explbench.api.metric import ASSOCIATION, MEDIAN, PROPORTION, Metric, MetricValue, Scores
+from explbench.api.registry import metrics as _registry
+from explbench.stats.intervals import cluster_bootstrap, effective_n, seed_for, wilson_interval
 
 #: columns of the table :func:`aggregate` returns, in order (``n_clusters`` last)
 COLUMNS = ["generator", "direction", "explainer", "metric", "k", "value", "ci_low", "ci_high", "n",
@@ -102,7 +102,7 @@ def aggregate(
         Bootstrap resamples per interval.
     metrics : list of str, optional
         Registry names to compute; all registered metrics when omitted. An unknown name raises
-        :class:`explbench.registry.UnknownName` (a ``KeyError``). A metric whose ``needs`` the
+        :class:`explbench.api.registry.UnknownName` (a ``KeyError``). A metric whose ``needs`` the
         records lack is skipped with a warning, so ``failure-rate`` is still reported.
 
     Returns

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.metrics.base import MEAN, PROPORTION, Metric, Scores, clusters_of, failed, numeric
-from explbench.registry import register_metric
+from explbench.api.metric import MEAN, PROPORTION, Metric, Scores, clusters_of, failed, numeric
+from explbench.api.registry import register_metric
 
 
 class _PerExplanation(Metric):

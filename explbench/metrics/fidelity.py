@@ -9,7 +9,7 @@ Two fidelity sources are reported as separate metrics that never mix:
   for every explainer, so explainers without a score of their own are comparable too.
 
 The association statistics (ROC AUC, point-biserial r) need at least
-:data:`~explbench.metrics.base.MIN_PER_CLASS` correct and as many wrong explanations; below that
+:data:`~explbench.api.metric.MIN_PER_CLASS` correct and as many wrong explanations; below that
 nothing is reported. For them "correct" means the true segment is the *unique* top-1 (a tie at
 the top points at no segment); ``correct-rate`` scores ties by their expectation. A failed
 explanation is wrong and has no fidelity.
@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.metrics.base import (ASSOCIATION, MEDIAN, MIN_PER_CLASS, PROPORTION, Metric, Scores,
+from explbench.api.metric import (ASSOCIATION, MEDIAN, MIN_PER_CLASS, PROPORTION, Metric, Scores,
                                     clusters_of, failed, hit_distribution, localized_rows, numeric,
                                     segment_set)
-from explbench.registry import register_metric
-from explbench.stats import point_biserial, roc_auc
+from explbench.api.registry import register_metric
+from explbench.stats.intervals import point_biserial, roc_auc
 
 def agnostic_fidelity(
     Z: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, w: np.ndarray

@@ -11,7 +11,7 @@ are reported:
   ignores.
 
 Ties in the explainer's weights are scored by their exact expectation over all orders of the
-tie (:func:`explbench.metrics.base.hit_distribution`), never by segment index. A failed
+tie (:func:`explbench.api.metric.hit_distribution`), never by segment index. A failed
 explanation recovers nothing.
 """
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.metrics.base import (PROPORTION, Metric, Scores, clusters_of, failed, hit_distribution,
+from explbench.api.metric import (PROPORTION, Metric, Scores, clusters_of, failed, hit_distribution,
                                     localized_rows, segment_set)
-from explbench.registry import register_metric
+from explbench.api.registry import register_metric
 
 
 def hits(weights: object, truth: set[int], k: int, ok: bool) -> np.ndarray:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.metrics.base import (MEAN, PROPORTION, Metric, Scores, adversarial_rows, bool_matrix,
+from explbench.api.metric import (MEAN, PROPORTION, Metric, Scores, adversarial_rows, bool_matrix,
                                     clusters_of, failed, numeric, signed_group, width_of)
-from explbench.registry import register_metric
+from explbench.api.registry import register_metric
 
 
 class _FlipCurve(Metric):

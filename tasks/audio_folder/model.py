@@ -144,7 +144,7 @@ def load_torchscript(model: Path, frontend: Path | None, output: str) -> LoadedM
 
 def load_plugin_model(plugin: Path, output: str) -> LoadedModel:
     """Load a plug-in file defining ``to_domain`` and ``classifier`` (see the module docstring)."""
-    from explbench.plugins import load_plugin
+    from explbench.core.plugins import load_plugin
 
     module = load_plugin(plugin)
     missing = [name for name in ("to_domain", "classifier") if not callable(getattr(module, name, None))]

@@ -11,7 +11,7 @@ command line)::
 
 The folder holds ``labels.csv`` (see :mod:`explbench.tasks.audio_folder.labels`) and the model
 (see :mod:`explbench.tasks.audio_folder.model`). Audio is read, resampled and checked by
-:func:`explbench.audio.load` (mono, finite, not silent, at least one excerpt long).
+:func:`explbench.core.audio.load` (mono, finite, not silent, at least one excerpt long).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from explbench.audio import load as load_audio
-from explbench.registry import register_task
-from explbench.task import Excerpt, Task
+from explbench.core.audio import load as load_audio
+from explbench.api.registry import register_task
+from explbench.api.task import Excerpt, Task
 from explbench.tasks.audio_folder.labels import SPLITS, Region, read_labels
 from explbench.tasks.audio_folder.model import load_plugin_model, load_torchscript
 

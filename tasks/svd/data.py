@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from explbench.task import Excerpt
+from explbench.api.task import Excerpt
 from explbench.tasks.svd.frontend import EXCERPT_FRAMES, EXCERPT_SAMPLES, FRAME, HOP, LogMel
 
 #: first song seed of each split; a split owns SPLIT_SIZE consecutive seeds

@@ -21,9 +21,9 @@ from typing import Iterator
 
 import numpy as np
 
-from explbench.audio import AudioError, validate
-from explbench.registry import register_task
-from explbench.task import Excerpt
+from explbench.core.audio import AudioError, validate
+from explbench.api.registry import register_task
+from explbench.api.task import Excerpt
 from explbench.tasks.svd.data import excerpt_starts
 from explbench.tasks.svd.frontend import EXCERPT_SAMPLES, FRAME, HOP, SAMPLE_RATE, n_frames
 from explbench.tasks.svd.task import SVDSynth

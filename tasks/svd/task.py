@@ -11,9 +11,9 @@ import librosa
 import numpy as np
 import torch
 
-from explbench.audio import validate
-from explbench.registry import register_task
-from explbench.task import Excerpt, Task
+from explbench.core.audio import validate
+from explbench.api.registry import register_task
+from explbench.api.task import Excerpt, Task
 from explbench.tasks.svd.data import iter_excerpts
 from explbench.tasks.svd.frontend import (EXCERPT_FRAMES, EXCERPT_SAMPLES, FMAX, FMIN, HOP, N_MELS, SAMPLE_RATE,
                                          LogMel)

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from explbench.task import Excerpt
+from explbench.api.task import Excerpt
 from explbench.tasks.svd.data import check_split, song_seeds
 
 SAMPLE_RATE = 22050

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from explbench.registry import register_task
-from explbench.task import Excerpt, Task
+from explbench.api.registry import register_task
+from explbench.api.task import Excerpt, Task
 from explbench.tasks.vad import silero
 from explbench.tasks.vad.data import EXCERPT_SAMPLES, SAMPLE_RATE, iter_excerpts
 

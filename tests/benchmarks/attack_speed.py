@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explbench import registry
+from explbench.api import registry
 from explbench.generators.attack import AttackConfig, Item, Outcome, attack_stream
 from explbench.generators.common import decided_excerpts
 

@@ -2,7 +2,7 @@
 
 LIME with ``n_samples = "auto"`` (up to 8192) against LIME with 8192 samples, on the same
 attacked excerpts (cw-spectrogram and cw-waveform cases, half each), each explained through
-the harness (:class:`explbench.protocol.Scorer`, which counts the queries). Both get the same
+the harness (:class:`explbench.protocol.scorer.Scorer`, which counts the queries). Both get the same
 seed, so auto's masks are the first rows of the fixed run's. Reported in one line per design,
 the share of cases whose top-3 *set* agrees, the mean and 95th-percentile queries of auto, and
 the ratio of fixed to auto mean queries:
@@ -30,13 +30,13 @@ import os
 import numpy as np
 import pytest
 
-from explbench import registry
-from explbench.protocol import Scorer
-from explbench.runner import build_cases, make_task
-from explbench.segmentation import from_spec
-from explbench.stats import seed_for
-from explbench.suite import SuiteConfig
-from explbench.tuning import best_batch_size
+from explbench.api import registry
+from explbench.protocol.scorer import Scorer
+from explbench.run.runner import build_cases, make_task
+from explbench.core.segmentation import from_spec
+from explbench.stats.intervals import seed_for
+from explbench.run.suite import SuiteConfig
+from explbench.run.batching import best_batch_size
 
 N_CASES = int(os.environ.get("EXPLBENCH_ADAPTIVE_CASES", "50"))
 MAX = 8192

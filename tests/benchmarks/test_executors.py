@@ -21,8 +21,8 @@ import statistics
 import time
 from functools import partial
 
-from explbench.execution import available_cores, chunked, get_executor
-from explbench.execution.probe import ClassifierConfig, classifier_init, classifier_work
+from explbench.run.executors import available_cores, chunked, get_executor
+from explbench.run.executors.probe import ClassifierConfig, classifier_init, classifier_work
 
 UNITS = list(range(384))  # 384 x 8 = 3072 forwards a configuration
 CHUNK = 32  # 256 forwards, ~1.5 s on one core

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from explbench import registry
+from explbench.api import registry
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="no CUDA GPU on this machine (torch.cuda.is_available() is False)")

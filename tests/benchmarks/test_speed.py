@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from explbench import registry
+from explbench.api import registry
 from explbench.api import ModelAccess
-from explbench.segmentation import grid
-from explbench.tuning import best_batch_size, throughput
+from explbench.core.segmentation import grid
+from explbench.run.batching import best_batch_size, throughput
 
 SHAPE = (80, 115)
 

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from explbench import Excerpt, Explainer, Explanation, Task, register_explainer, register_generator, register_task
-from explbench.cases import Case
-from explbench.segmentation import grid
+from explbench.core.cases import Case
+from explbench.core.segmentation import grid
 
 SHAPE = (16, 20)
 _HAS_NECESSARY = "necessary_segments" in getattr(Case, "__dataclass_fields__", {})

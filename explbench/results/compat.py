@@ -1,0 +1,150 @@
+"""Protocol compatibility: the one definition of what must agree for runs to be compared.
+
+Two runs share a leaderboard only when their *protocol configuration* is identical:
+
+- from the suite (:func:`protocol_key`): task, segmentation, content type, budget, split,
+  agnostic-fidelity sample count, the aggregation of dense maps, the per-explanation timeout
+  (a unit that times out fails, and a failure counts as no flip), every generator's settings,
+  and the settings of each explainer (compared only for explainers both runs hold);
+- from provenance.json: task version, model hash and data version.
+
+The seed is *not* part of it: runs with other seeds are compatible, but their cases differ, so
+their explainers are compared unpaired. Keys a suite written by an older version lacks take the
+current default of :class:`explbench.run.suite.SuiteConfig`, so an old run and a new run with the
+default value agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+#: suite keys that are part of the protocol (besides generators and explainer settings)
+PROTOCOL_FIELDS = ("task", "segmentation", "content", "budget", "split", "agnostic_samples",
+                   "aggregation", "timeout")
+#: provenance.json ``task`` keys that are part of the protocol (flat name → provenance key)
+PROVENANCE_FIELDS = {"task_version": "version", "model_hash": "model_hash",
+                     "data_version": "data_version"}
+
+
+class IncompatibleRuns(ValueError):
+    """Runs with different protocol configurations cannot share a leaderboard."""
+
+
+class _RunLike(Protocol):
+    run_id: str
+    folder: object
+    suite: dict
+    provenance: dict
+
+
+def _defaults() -> dict[str, object]:
+    from explbench.run.suite import SuiteConfig  # here: suite.py itself imports this module
+
+    out: dict[str, object] = {}
+    for f in dataclasses.fields(SuiteConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            out[f.name] = f.default_factory()  # type: ignore[misc]
+    return out
+
+
+def protocol_key(suite: Mapping[str, object]) -> dict[str, object]:
+    """What of a suite must agree for two runs to be comparable.
+
+    Parameters
+    ----------
+    suite : mapping
+        A resolved suite (``SuiteConfig.to_dict()``, or ``config.json["suite"]``).
+
+    Returns
+    -------
+    dict
+        The :data:`PROTOCOL_FIELDS`, ``generators`` (name → settings, sorted) and
+        ``explainers`` (name → settings, for every explainer of the suite).
+    """
+    defaults = _defaults()
+    key: dict[str, object] = {f: suite.get(f, defaults.get(f)) for f in PROTOCOL_FIELDS}
+    gens = suite.get("generators") or {}
+    key["generators"] = {str(g): dict(p or {}) for g, p in sorted(dict(gens).items())}  # type: ignore[arg-type]
+    params = dict(suite.get("explainer_params") or {})  # type: ignore[arg-type]
+    names = list(suite.get("explainers") or [])  # type: ignore[arg-type]
+    key["explainers"] = {str(e): dict(params.get(e) or {}) for e in names}
+    return key
+
+
+def protocol_config(suite: Mapping[str, object], provenance: Mapping[str, object]) -> dict[str, object]:
+    """The flat protocol configuration of a run: dotted keys → values.
+
+    Generator settings appear as ``generator.NAME.PARAM`` (``generator.NAME = {}`` when it has
+    none), explainer settings as ``explainer.NAME.PARAM``.
+    """
+    key = protocol_key(suite)
+    task = dict(provenance.get("task") or {})  # type: ignore[arg-type]
+    flat: dict[str, object] = {f: key[f] for f in PROTOCOL_FIELDS}
+    for name, source in PROVENANCE_FIELDS.items():
+        flat[name] = task.get(source)
+    for g, params in key["generators"].items():  # type: ignore[union-attr]
+        for p, v in sorted(params.items()):
+            flat[f"generator.{g}.{p}"] = v
+        if not params:
+            flat[f"generator.{g}"] = "{}"
+    for e, params in key["explainers"].items():  # type: ignore[union-attr]
+        for p, v in sorted(params.items()):
+            flat[f"explainer.{e}.{p}"] = v
+    return flat
+
+
+def show(value: object) -> str:
+    """A configuration value as the messages and boards print it."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return "(unset)" if value is None else str(value)
+
+
+def config_differences(a: _RunLike, b: _RunLike) -> list[str]:
+    """``"key: value-in-a vs value-in-b"`` for every protocol key on which two runs differ.
+
+    Explainer settings are compared only for explainers both runs hold.
+    """
+    ca, cb = protocol_config(a.suite, a.provenance), protocol_config(b.suite, b.provenance)
+    shared = set(a.suite.get("explainers") or []) & set(b.suite.get("explainers") or [])
+    out = []
+    for key in sorted(set(ca) | set(cb)):
+        if key.startswith("explainer.") and key.split(".")[1] not in shared:
+            continue
+        va, vb = ca.get(key), cb.get(key)
+        if va != vb:
+            out.append(f"{key}: {show(va)} vs {show(vb)}")
+    return out
+
+
+def check_compatible(runs: Sequence[_RunLike], reference: _RunLike | None = None) -> None:
+    """Refuse runs whose protocol configuration differs from ``reference`` (default the first).
+
+    Raises
+    ------
+    IncompatibleRuns
+        Naming each refused run and exactly which keys differ, with both values.
+    """
+    if not runs:
+        return
+    ref = reference or runs[0]
+    problems = []
+    for r in runs:
+        diff = config_differences(ref, r)
+        if diff:
+            problems.append(f"run {r.run_id} ({r.folder}) differs from {ref.run_id} ({ref.folder}): "
+                            + "; ".join(diff))
+    if problems:
+        raise IncompatibleRuns(
+            "runs with a different protocol configuration cannot share a leaderboard:\n  "
+            + "\n  ".join(problems)
+            + "\nchoose the runs with --runs, or the reference with --config-of RUN")
+
+
+__all__ = ["IncompatibleRuns", "PROTOCOL_FIELDS", "PROVENANCE_FIELDS", "check_compatible",
+           "config_differences", "protocol_config", "protocol_key", "show"]
