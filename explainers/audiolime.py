@@ -49,7 +49,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from explbench.api import AudioContext, ExplainContext, Explainer, Explanation, ModelAccess
+from explbench.api.explainer import AudioContext, ExplainContext, Explainer, Explanation
+from explbench.api.model_access import ModelAccess
 from explbench.api.registry import register_explainer
 from explbench.core.segmentation import Segmentation
 

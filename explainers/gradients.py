@@ -31,7 +31,8 @@ from captum.attr import (
     Saliency,
 )
 
-from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
+from explbench.api.explainer import ExplainContext, Explainer, Explanation
+from explbench.api.model_access import ModelAccess
 from explbench.api.registry import register_explainer
 from explbench.core.segmentation import Segmentation
 

@@ -38,7 +38,8 @@ with warnings.catch_warnings():  # shap's plotting colours warn about matplotlib
     warnings.simplefilter("ignore", PendingDeprecationWarning)
     import shap
 
-from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
+from explbench.api.explainer import ExplainContext, Explainer, Explanation
+from explbench.api.model_access import ModelAccess
 from explbench.api.registry import register_explainer
 from explbench.core.segmentation import Segmentation
 

@@ -45,7 +45,8 @@ import torch
 from lime.lime_base import LimeBase
 from sklearn.linear_model import Ridge
 
-from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
+from explbench.api.explainer import ExplainContext, Explainer, Explanation
+from explbench.api.model_access import ModelAccess
 from explbench.core.neighbourhood import MaskStream, cosine_to_ones, lime_kernel, sample_masks
 from explbench.api.registry import register_explainer
 from explbench.core.segmentation import Segmentation, freq_segments, time_segments

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from captum.attr import FeatureAblation
 
-from explbench.api import ExplainContext, Explainer, Explanation, ModelAccess
+from explbench.api.explainer import ExplainContext, Explainer, Explanation
+from explbench.api.model_access import ModelAccess
 from explbench.api.registry import register_explainer
 from explbench.core.segmentation import Segmentation
 

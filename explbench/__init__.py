@@ -1,15 +1,8 @@
 """explbench: a benchmark and evaluation harness for audio explainers."""
 
-from explbench.api import (
-    AudioContext,
-    BudgetExceeded,
-    Excerpt,
-    ExplainContext,
-    Explainer,
-    Explanation,
-    ModelAccess,
-    Task,
-)
+from explbench.api import Excerpt, Task
+from explbench.api.explainer import AudioContext, ExplainContext, Explainer, Explanation
+from explbench.api.model_access import BudgetExceeded, ModelAccess
 from explbench.api.registry import (
     register_explainer,
     register_generator,

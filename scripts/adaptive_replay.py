@@ -37,13 +37,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explbench.explainers.lime import fit_surrogate, sample_adaptively  # noqa: E402
 from explbench.explainers._common import AutoSampling  # noqa: E402
 from explbench.core import content as baselines  # noqa: E402
-from explbench.api import Explainer, Explanation  # noqa: E402
+from explbench.api.explainer import Explainer, Explanation  # noqa: E402
 from explbench.core.neighbourhood import MaskStream  # noqa: E402
 from explbench.protocol.scorer import Scorer  # noqa: E402
-from explbench.run.runner import build_cases, make_task  # noqa: E402
+from explbench.run.case_cache import build_cases  # noqa: E402
+from explbench.run.prepare import make_task
 from explbench.core.segmentation import from_spec  # noqa: E402
-from explbench.stats.intervals import seed_for  # noqa: E402
-from explbench.run.suite import load as load_suite  # noqa: E402
+from explbench.core.seeding import seed_for  # noqa: E402
+from explbench.run.suite_files import load as load_suite  # noqa: E402
 
 
 class _Recorder(Explainer):

@@ -5,7 +5,7 @@ records.jsonl, and metrics.csv/timing.csv written by :func:`explbench.run.runner
 records are simulated: every case has a hidden per-segment relevance ``r``; the norm reference
 ranks segments by ``r``; an explainer of quality ``q`` gives weights ``q * r + noise``; a case
 flips at ``k`` once the chosen segments hold more than a per-case share of the total relevance.
-Cases with their arrays are saved to ``explbench.store.run_store.cache_dir() / "cases"`` so that the report
+Cases with their arrays are saved to ``explbench.store.provenance.cache_dir() / "cases"`` so that the report
 can draw per-case views; point ``EXPLBENCH_CACHE`` at a temporary folder first.
 
     python tests/results_fixture.py OUT_DIR     # writes OUT_DIR/run-a and caches cases
@@ -22,7 +22,8 @@ import numpy as np
 
 from explbench.core.cases import Case, cache_key, save_cases
 from explbench.run.runner import finish
-from explbench.store.run_store import RunStore, cache_dir
+from explbench.store.run_store import RunStore
+from explbench.store.provenance import cache_dir
 from explbench.run.suite import SuiteConfig
 
 SR = 22050

@@ -17,7 +17,8 @@ from scipy.stats import norm
 from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
-from explbench.api import ExplainContext, ModelAccess
+from explbench.api.explainer import ExplainContext
+from explbench.api.model_access import ModelAccess
 from explbench.checks.explainer_checks import assert_conforms
 from explbench.explainers._common import AutoSampling, ridge_covariance, settle, swap_bound
 from explbench.explainers.kernelshap import CoalitionCache, KernelShap, shap_covariance

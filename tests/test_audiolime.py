@@ -9,9 +9,11 @@ import torch
 from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
-from explbench.api import AudioContext, ExplainContext, ModelAccess
+from explbench.api.explainer import AudioContext, ExplainContext
+from explbench.api.model_access import ModelAccess
 from explbench.core.cases import Case
-from explbench.checks.explainer_checks import assert_conforms, toy_audio
+from explbench.checks.explainer_checks import assert_conforms
+from explbench.checks.fixtures import toy_audio
 from explbench.explainers.audiolime import (
     AudioLime,
     AudioLimeOracle,

@@ -42,7 +42,7 @@ def test_version_and_list_with_a_plugin():
     from pathlib import Path
 
     import explbench
-    from explbench import cli as cli_module
+    from explbench.cli import common as cli_common
 
     plugin = Path(__file__).parent / "data" / "faults_plugin.py"
     res = cli("--version")
@@ -50,13 +50,13 @@ def test_version_and_list_with_a_plugin():
     res = cli("list", "explainers", "--plugin", str(plugin))
     assert res.returncode == 0, res.stderr
     assert "toy-hang" in res.stdout and "lime" in res.stdout
-    assert cli_module.command_name()  # what to type next: explbench, or the venv's script
+    assert cli_common.command_name()  # what to type next: explbench, or the venv's script
 
 
 def test_task_param_values_read_as_toml_and_bad_ones_are_explained():
     import pytest
 
-    from explbench.cli import _task_params
+    from explbench.cli.common import _task_params
 
     assert _task_params(["song_duration=12.5", "weights=my.safetensors", "flag=true"]) == {
         "song_duration": 12.5, "weights": "my.safetensors", "flag": True}

@@ -7,16 +7,9 @@ import pytest
 import torch
 
 import explbench.explainers  # noqa: F401 - registers the explainers
-from explbench.api import Explainer, Explanation
-from explbench.checks.explainer_checks import (
-    RULES,
-    SMALL_BUDGET,
-    assert_conforms,
-    check_explainer,
-    format_report,
-    toy_classifier,
-    toy_problem,
-)
+from explbench.api.explainer import Explainer, Explanation
+from explbench.checks.explainer_checks import RULES, SMALL_BUDGET, assert_conforms, check_explainer, format_report
+from explbench.checks.fixtures import toy_classifier, toy_problem
 from explbench.api.registry import UnknownName, explainers
 
 
@@ -37,7 +30,8 @@ def test_toy_problem_is_deterministic_and_fast():
 
 def test_conformance_stays_cheap():
     """Every run but the first (budget None) is capped, so an expensive explainer stays cheap."""
-    from explbench.checks.explainer_checks import PROBE_BUDGET, PROBES
+    from explbench.checks.explainer_checks import PROBE_BUDGET
+    from explbench.checks.fixtures import PROBES
 
     counted = []
 

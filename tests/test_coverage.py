@@ -24,16 +24,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from explbench.stats.intervals import (
-    MIN_CLUSTERS,
-    clopper_pearson_interval,
-    cluster_bootstrap,
-    effective_n,
-    paired_cluster_bootstrap,
-    point_biserial,
-    roc_auc,
-    wilson_interval,
-)
+from explbench.stats.intervals import clopper_pearson_interval, wilson_interval
+from explbench.stats.bootstrap import cluster_bootstrap, paired_cluster_bootstrap
+from explbench.stats.clusters import MIN_CLUSTERS, effective_n
+from explbench.stats.association import point_biserial, roc_auc
 
 LEVEL = 0.95
 REPS = 2000

@@ -161,7 +161,7 @@ def test_a_forward_gives_the_same_bits_at_any_thread_count():
     import numpy as np
     import torch
 
-    from explbench.api import ModelAccess, forward_batched
+    from explbench.api.model_access import ModelAccess, forward_batched
     from explbench.tasks.svd.model import Probabilities, SchlueterCNN
 
     torch.manual_seed(0)

@@ -11,8 +11,9 @@ from sklearn.metrics import pairwise_distances
 from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
-from explbench.api import ExplainContext, ModelAccess
-from explbench.checks.explainer_checks import toy_audio
+from explbench.api.explainer import ExplainContext
+from explbench.api.model_access import ModelAccess
+from explbench.checks.fixtures import toy_audio
 from explbench.api.registry import explainers
 from explbench.core.segmentation import from_spec, grid, time_segments, top_k
 from explbench.explainers.lime import cosine_to_ones, fit_surrogate, lime_core, sample_masks

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from explbench import cli
+from explbench.cli import common as cli_common
 from explbench.store.run_store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,7 +301,7 @@ def test_bad_suite_values_name_the_key_and_write_nothing(tmp_path, capsys, top, 
 
 
 def test_grid_is_checked_against_the_real_domain():
-    from explbench.run import suite as suites
+    from explbench.run import suite_files as suites
 
     c = suites.load("smoke")
     c.segmentation = "grid:10x4"  # 80 x 115: valid, though not on an 8 x 8 domain
@@ -351,8 +352,8 @@ def test_weights_folder_from_train_is_accepted_and_a_bad_one_fails_before_work(t
     trained = tmp_path / "my-model"
     trained.mkdir()
     shutil.copy(DEFAULT_WEIGHTS, trained / "model.safetensors")
-    assert cli.resolve_weights(str(trained)) == str(trained / "model.safetensors")
-    assert cli._task_params([f"weights={trained}", "song_duration=10"]) == {
+    assert cli_common.resolve_weights(str(trained)) == str(trained / "model.safetensors")
+    assert cli_common._task_params([f"weights={trained}", "song_duration=10"]) == {
         "weights": str(trained / "model.safetensors"), "song_duration": 10}
     empty = tmp_path / "empty"
     empty.mkdir()

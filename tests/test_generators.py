@@ -305,7 +305,7 @@ def test_spectrogram_attack_needs_magnitude(seg):
 
 def test_attack_precision_and_threads_are_generator_parameters():
     from explbench.api import registry
-    from explbench.run.runner import generator_identity
+    from explbench.run.case_cache import generator_identity
 
     task = registry.tasks.get("svd-synth")()
     cw = registry.generators.get("cw-spectrogram")

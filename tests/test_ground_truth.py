@@ -305,7 +305,7 @@ def test_generators_carry_their_code_version():
     import inspect
 
     from explbench.generators.common import SHARED_SOURCES, generator_version
-    from explbench.run.runner import generator_identity
+    from explbench.run.case_cache import generator_identity
 
     names = {p.name for p in SHARED_SOURCES}
     assert names == {"common.py", "attack.py", "patterns.py", "cases.py"}

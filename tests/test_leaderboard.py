@@ -16,6 +16,7 @@ import pytest
 
 from explbench.cli import results as cli_results
 from explbench.results import board as lb
+from explbench.results import render
 from explbench.store.runs import collect, load_run
 from results_fixture import make_run
 
@@ -64,7 +65,7 @@ def test_board_of_one_run_ranks_by_paired_tests(runs):
 
 def test_no_zero_width_interval_is_printed(runs):
     board = lb.make_board(collect(runs["root"] / "runs"))
-    text = lb.to_md(board)
+    text = render.to_md(board)
     assert not ZERO_WIDTH.search(text), ZERO_WIDTH.search(text).group(0)
     assert "queries" in text and "| 256 |" in text  # a constant cost is shown bare
 
@@ -95,13 +96,13 @@ def test_runs_with_different_cases_are_compared_unpaired_and_flagged(runs):
     t = h.test("occlusion", "random")
     assert not t.paired and t.test == "unpaired, Fisher exact"
     assert h.test("lime", "random").paired  # both from run a
-    md = lb.to_md(board)
+    md = render.to_md(board)
     assert "Compared UNPAIRED" in md and "occlusion vs random" in md
     assert "(unpaired)" in " ".join(board.table["better than"])
 
 
 def test_header_states_power_and_cluster_counts(runs):
-    md = lb.to_md(lb.make_board([load_run(runs["a"])]))
+    md = render.to_md(lb.make_board([load_run(runs["a"])]))
     assert "minimum detectable difference" in md
     assert "cw-spectrogram: n = 15, n_clusters = 15" in md
     assert "paired tests" in md and "Holm" in md
@@ -164,7 +165,7 @@ def test_cli_rejects_unknown_format(runs, tmp_path, capsys):
 def test_default_suite_writes_the_task_board(runs, tmp_path):
     run = load_run(runs["a"])
     run.suite["name"] = "default"
-    written = lb.write(lb.make_board([run]), tmp_path)
+    written = render.write(lb.make_board([run]), tmp_path)
     assert [p.name for p in written] == ["svd-synth.md", "svd-synth.csv", "svd-synth-pairs.csv"]
 
 

@@ -368,7 +368,7 @@ def test_recovery_against_the_necessary_set():
 
 
 def test_intervals_hold_their_level_and_are_never_zero_width():
-    from explbench.stats.intervals import MIN_CLUSTERS
+    from explbench.stats.clusters import MIN_CLUSTERS
 
     recs = flip_records(16, seed=0)
     recs["flip_at_k"] = [[False] * D for _ in range(16)]  # FR(k) = 0/16 everywhere

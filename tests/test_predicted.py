@@ -125,7 +125,7 @@ def test_lime_with_predict_rest_finds_the_known_causes_with_fewer_queries():
     from test_adaptive import AdditiveModel, additive_input
     from toy import run_explainer
 
-    from explbench.api import ExplainContext
+    from explbench.api.explainer import ExplainContext
     from explbench.api.registry import explainers
 
     for seed in range(4):
@@ -142,14 +142,17 @@ def test_slime_with_predict_rest_settles_its_projected_weights():
     from test_adaptive import CLEAR, SEG, additive_input, AdditiveModel, auto, top
     from toy import run_explainer
 
-    from explbench.api import ExplainContext
+    from explbench.api.explainer import ExplainContext
     from explbench.api.registry import explainers
 
     e, access = auto("slime-time", CLEAR, predict_rest=True, max_samples=2048)
     full, _ = run_explainer(explainers.get("slime-time")(n_samples=2048), AdditiveModel(CLEAR),
                             additive_input(CLEAR), SEG, context=ExplainContext(headline_k=3))
     assert e.extra["stopped_because"] == "settled" and access.queries < 2048
-    assert top(e) == top(full)
+    # every time segment's four grid cells share one weight: compare the order of the time
+    # segments (which of the tied cells argsort puts first is float noise, not a ranking)
+    by_time = lambda w: np.argsort(-np.asarray(w).reshape(5, 4).mean(1), kind="stable").tolist()
+    assert by_time(e.weights) == by_time(full.weights)
 
 
 @pytest.mark.parametrize("name", ["lime", "slime-freq"])

@@ -10,11 +10,12 @@ import torch
 from torch import nn
 
 import explbench.explainers  # noqa: F401 - registers the explainers
-from explbench.api import ExplainContext, Explainer, Explanation
+from explbench.api.explainer import ExplainContext, Explainer, Explanation
 from explbench.core.cases import Case
 from explbench.checks.explainer_checks import check_explainer
 from explbench.api.metric import HEADLINE_K
-from explbench.protocol.scorer import CaseContext, ExplainerFailure, Scorer, validate_explanation
+from explbench.protocol.scorer import CaseContext, Scorer
+from explbench.protocol.validate import ExplainerFailure, validate_explanation
 from explbench.api.registry import explainers
 from explbench.core.segmentation import Segmentation, grid
 from toy import ToyTask, segment_model

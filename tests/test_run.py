@@ -123,7 +123,7 @@ def test_failing_explainer_is_recorded_and_the_run_goes_on(tmp_path):
 
 def test_case_cache_key_follows_generator_defaults():
     from explbench.api import registry
-    from explbench.run.runner import generator_identity
+    from explbench.run.case_cache import generator_identity
 
     task = registry.tasks.get("svd-synth")()
     cw = registry.generators.get("cw-spectrogram")
@@ -134,8 +134,8 @@ def test_case_cache_key_follows_generator_defaults():
 
 
 def test_explainer_defaults_stand_unless_the_suite_sets_them():
-    from explbench.run import suite
-    from explbench.run.runner import make_explainer
+    from explbench.run import suite_files as suite
+    from explbench.run.prepare import make_explainer
 
     config = suite.load("default")
     assert config.content == "mean"
@@ -145,15 +145,16 @@ def test_explainer_defaults_stand_unless_the_suite_sets_them():
 
 
 def test_batch_size_pin_and_per_cluster_reach_the_run(tmp_path):
-    from explbench.run import suite
-    from explbench.run.runner import choose_batch_size, prepare
+    from explbench.run import suite_files as suite
+    from explbench.run.loop import choose_batch_size
+    from explbench.run.prepare import prepare
 
     config = suite.load(TINY)
     prep = prepare(config)
     assert choose_batch_size(prep, 3) == (3, "pinned")
     with pytest.raises(ValueError, match="at least 1"):
         choose_batch_size(prep, 0)
-    from explbench.run.suite import generator_kwargs
+    from explbench.run.suite_files import generator_kwargs
 
     config.generators["cw-spectrogram"]["per_cluster"] = 2
     assert generator_kwargs(config, "cw-spectrogram")["per_cluster"] == 2

@@ -21,8 +21,10 @@ from torch import nn
 from explbench.api import registry
 from explbench.core.cases import Case
 from explbench.protocol.scorer import Scorer
-from explbench.studies.sanity import (COLUMNS, Layer, SanityError, check, layers_top_down, load_run, randomise,
-                              sample_cases, spearman)
+from explbench.studies.sanity import check, sample_cases
+from explbench.studies.sanity_result import COLUMNS, SanityError
+from explbench.studies.randomise import Layer, layers_top_down, randomise, spearman
+from explbench.studies.sanity_inputs import load_run
 from explbench.core.segmentation import grid
 from explbench.api.task import Task
 
@@ -232,7 +234,7 @@ def test_interval_brackets_the_mean_and_the_check_is_deterministic(toy_registere
 
 
 def test_reference_explanations_use_the_runs_seed(toy_result):
-    from explbench.stats.intervals import seed_for
+    from explbench.core.seeding import seed_for
 
     case = toy_cases(12)[0]
     rng = np.random.default_rng(seed_for("explain", case.case_id, "random", base=0))
@@ -240,7 +242,7 @@ def test_reference_explanations_use_the_runs_seed(toy_result):
 
 
 def test_failing_explainer_is_counted_not_fatal(toy_registered):
-    from explbench.api import Explainer, Explanation
+    from explbench.api.explainer import Explainer, Explanation
 
     class FailsOnRandomModels(Explainer):
         """Fails whenever the model's answer differs from the trained toy's (i.e. it is randomised)."""

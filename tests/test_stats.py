@@ -9,25 +9,15 @@ import pytest
 from scipy import stats as sps
 
 from explbench.stats import power
-from explbench.stats.intervals import (
-    MCNEMAR_EXACT_BELOW,
-    MIN_CLUSTERS,
-    bootstrap_ci,
-    clopper_pearson_interval,
-    cluster_bootstrap,
-    effective_n,
-    holm,
-    mcnemar,
-    mcnemar_pvalue,
-    paired_cluster_bootstrap,
-    point_biserial,
-    roc_auc,
-    seed_for,
-    wilson_interval,
-)
+from explbench.stats.intervals import clopper_pearson_interval, wilson_interval
 
 
 # --------------------------------------------------------------------------- bootstrap_ci
+from explbench.stats.bootstrap import bootstrap_ci, cluster_bootstrap, paired_cluster_bootstrap
+from explbench.stats.clusters import MIN_CLUSTERS, effective_n
+from explbench.stats.association import point_biserial, roc_auc
+from explbench.stats.tests import MCNEMAR_EXACT_BELOW, holm, mcnemar, mcnemar_pvalue
+from explbench.core.seeding import seed_for
 
 
 def test_bootstrap_ci_contains_mean_and_narrows_with_n():

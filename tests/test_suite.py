@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from explbench.run import suite
+from explbench.run import suite_files as suite
 
 
 def write(tmp_path, text):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from explbench.api.task import Excerpt, Task, axis_order, has_hook
-from explbench.checks.task_checks import (MissingHookError, assert_task_conforms, check_task, missing_hooks,
-                                   require_hooks, required_hooks)
+from explbench.checks.task_checks import assert_task_conforms, check_task
+from explbench.run.requirements import MissingHookError, missing_hooks, require_hooks, required_hooks
 
 N = 1000  # samples per excerpt
 BANDS, FRAMES = 4, 10
@@ -303,9 +303,9 @@ class Wave(Toy):
 
 
 def test_a_run_leaves_out_what_a_domain_cannot_host_and_says_so():
-    from explbench.run.runner import fit_to_task
+    from explbench.run.prepare import fit_to_task
     from explbench.run.suite import SuiteConfig
-    from explbench.checks.task_checks import inapplicable
+    from explbench.run.requirements import inapplicable
 
     config = SuiteConfig(name="t", task="toy", segmentation="grid:5x4", explainers=["lime", "slime-freq"],
                          generators={"cw-spectrogram": {"n": 4}, "cw-waveform": {"n": 4}, "planted": {"n": 2},
@@ -331,7 +331,7 @@ def test_a_run_leaves_out_what_a_domain_cannot_host_and_says_so():
 
 def test_a_missing_hook_stops_the_run_before_anything_is_written(tmp_path):
     from explbench.api import registry
-    from explbench.run.runner import prepare
+    from explbench.run.prepare import prepare
     from explbench.run.suite import SuiteConfig, SuiteError
 
     registry.tasks.add("toy-no-magnitude", Toy)

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from explbench.api import registry
-from explbench.api import Explainer, Explanation
+from explbench.api.explainer import Explainer, Explanation
 from explbench.core.cases import Case
 from explbench.metrics import aggregate
 from explbench.core.segmentation import from_spec

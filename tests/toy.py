@@ -14,9 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from explbench.api import ExplainContext, Explainer, ModelAccess, Task, call_explain
-from explbench.checks.explainer_checks import _ToyFrontEnd, known_cause_model
-from explbench.protocol.scorer import validate_explanation
+from explbench.api import Task
+from explbench.api.explainer import ExplainContext, Explainer, call_explain
+from explbench.api.model_access import ModelAccess
+from explbench.checks.fixtures import _ToyFrontEnd, known_cause_model
+from explbench.protocol.validate import validate_explanation
 from explbench.core.segmentation import Segmentation, grid
 
 DOMAIN = (80, 115)
@@ -34,7 +36,7 @@ def segment_model(
 
     ``p(target) = sigmoid(2 * scale * (mean of x over segment index - threshold))``, built from
     ``nn`` modules only (Flatten, Linear, Softmax) so that every captum method applies
-    (:func:`explbench.checks.explainer_checks.known_cause_model`).
+    (:func:`explbench.checks.fixtures.known_cause_model`).
 
     Returns
     -------

@@ -15,7 +15,7 @@ Optional hooks
 --------------
 Generators and explainers name the hooks they need (:data:`HOOKS`); a run whose suite needs a
 hook the task lacks stops before it starts and says which generator needs which hook and how to
-write it (:func:`explbench.checks.task_checks.require_hooks`). Every hook has a safe default here:
+write it (:func:`explbench.run.requirements.require_hooks`). Every hook has a safe default here:
 ``magnitude`` / ``magnitude_to_domain`` (the spectrogram attack space; default ``None``: absent),
 ``attack_defaults`` (``{}``), ``band_frequencies`` (``None``), ``frame_rate`` (``None``),
 ``resynthesize`` and ``sonify`` (raise ``NotImplementedError``), ``stems`` (``()``: excerpts

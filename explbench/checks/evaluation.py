@@ -7,7 +7,7 @@ from typing import Iterable
 import numpy as np
 from tqdm import tqdm
 
-from explbench.api import forward_batched
+from explbench.api.model_access import forward_batched
 from explbench.api.task import Excerpt, Task
 
 

@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 from explbench.results import board as lb
+from explbench.results import render
 from explbench.results.compat import IncompatibleRuns, config_differences
 from explbench.store.runs import NotARun, Run, collect, load_run
 
@@ -42,9 +43,9 @@ def _partition(runs: list[Run], reference: Run, explicit: set[Path]) -> list[Run
 
 def _formats(text: str) -> tuple[str, ...]:
     chosen = tuple(f.strip() for f in text.split(",") if f.strip())
-    bad = [f for f in chosen if f not in lb.FORMATS]
+    bad = [f for f in chosen if f not in render.FORMATS]
     if bad or not chosen:
-        raise ValueError(f"--format {text!r}: choose from {', '.join(lb.FORMATS)}, comma-separated "
+        raise ValueError(f"--format {text!r}: choose from {', '.join(render.FORMATS)}, comma-separated "
                          f"(e.g. --format md,csv)")
     return chosen
 
@@ -75,8 +76,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     if not runs:
         raise NotARun(f"no run has the configuration of {reference.run_id}")
     board = lb.make_board(runs, reference)
-    written = lb.write(board, args.out_dir, formats)
-    print(lb.render(board, formats[0]), end="")
+    written = render.write(board, args.out_dir, formats)
+    print(render.render(board, formats[0]), end="")
     print(f"wrote {', '.join(map(str, written))} ({len(runs)} run(s))", file=sys.stderr)
     return 0
 

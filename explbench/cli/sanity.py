@@ -18,7 +18,8 @@ def _split(value: str | None) -> list[str] | None:
 def cmd_sanity(args: argparse.Namespace) -> int:
     """Re-explain a sample of the run's cases under cumulative weight randomisation."""
     from explbench.core.plugins import load_plugin
-    from explbench.studies.sanity import run_sanity, to_text
+    from explbench.studies.sanity import run_sanity
+    from explbench.studies.sanity_text import to_text
 
     for path in args.plugin:
         load_plugin(path)
@@ -32,7 +33,7 @@ def cmd_sanity(args: argparse.Namespace) -> int:
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     """Add ``sanity``."""
-    from explbench.studies.sanity import DEFAULT_N, min_clusters
+    from explbench.studies.sanity_result import DEFAULT_N, min_clusters
 
     s = subparsers.add_parser(
         "sanity", help="model-randomisation check: does each explainer's ranking change when the "

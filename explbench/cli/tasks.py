@@ -65,7 +65,7 @@ def task_from_args(args: argparse.Namespace, **extra: Any) -> Any:
 
 def cmd_check_task(args: argparse.Namespace) -> int:
     from explbench.api import registry
-    from explbench.run import suite as suites
+    from explbench.run import suite_files as suites
     from explbench.core.plugins import load_plugin
     from explbench.checks.task_checks import check_task, format_report
 

@@ -14,7 +14,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from explbench.api import Excerpt, Task, forward_batched
+from explbench.api import Excerpt, Task
+from explbench.api.model_access import forward_batched
 from explbench.core.segmentation import Segmentation
 
 _HERE = Path(__file__).resolve().parent

@@ -17,7 +17,8 @@ Metrics return per-case :class:`Scores`; :func:`aggregate` chooses every interva
 
 from explbench.metrics import cost, fidelity, localisation, veracity  # noqa: F401  (registers)
 from explbench.metrics.aggregate import COLUMNS, aggregate
-from explbench.api.metric import HEADLINE_K, Metric, MetricValue, Scores, metric_info
-from explbench.metrics.fidelity import agnostic_fidelity
+from explbench.api.metric import HEADLINE_K, Metric, MetricValue, Scores
+from explbench.metrics.records import metric_info
+from explbench.protocol.agnostic import agnostic_fidelity
 
 __all__ = ["COLUMNS", "HEADLINE_K", "Metric", "MetricValue", "Scores", "aggregate", "agnostic_fidelity", "metric_info"]

@@ -9,13 +9,13 @@ into a value with ``n``, ``n_clusters`` and a 95 % interval:
   variable has at most the variance of a Bernoulli with the same mean, so the interval is
   conservative for shares such as recovery@k. It never has zero width at n >= 1.
 - ``mean``, ``median`` and ``association`` (fidelity AUC, point-biserial r): a BCa bootstrap
-  that resamples whole clusters. Below :data:`explbench.stats.intervals.MIN_CLUSTERS` clusters, or when
+  that resamples whole clusters. Below :data:`explbench.stats.clusters.MIN_CLUSTERS` clusters, or when
   every resample gives the same number, the interval is NaN: "n too small", never a fake
   zero-width interval.
 
 One row per (generator, direction, explainer, metric, k), for each direction and pooled over
 directions as ``direction == "all"``. Every (group, metric) draws its resamples from its own
-generator seeded by :func:`explbench.stats.intervals.seed_for`, and rows inside a group are put in
+generator seeded by :func:`explbench.core.seeding.seed_for`, and rows inside a group are put in
 ``case_id`` order first, so results depend neither on the order of the input rows nor on which
 other groups or explainers are present.
 """
@@ -29,9 +29,12 @@ import pandas as pd
 
 from explbench.api.metric import ASSOCIATION, MEDIAN, PROPORTION, Metric, MetricValue, Scores
 from explbench.api.registry import metrics as _registry
-from explbench.stats.intervals import cluster_bootstrap, effective_n, seed_for, wilson_interval
+from explbench.stats.intervals import wilson_interval
 
 #: columns of the table :func:`aggregate` returns, in order (``n_clusters`` last)
+from explbench.stats.bootstrap import cluster_bootstrap
+from explbench.stats.clusters import effective_n
+from explbench.core.seeding import seed_for
 COLUMNS = ["generator", "direction", "explainer", "metric", "k", "value", "ci_low", "ci_high", "n",
            "n_clusters"]
 #: the pooled direction label

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.api.metric import MEAN, PROPORTION, Metric, Scores, clusters_of, failed, numeric
+from explbench.api.metric import MEAN, PROPORTION, Metric, Scores
+from explbench.metrics.records import clusters_of, failed, numeric
 from explbench.api.registry import register_metric
 
 

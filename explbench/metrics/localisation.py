@@ -11,7 +11,7 @@ are reported:
   ignores.
 
 Ties in the explainer's weights are scored by their exact expectation over all orders of the
-tie (:func:`explbench.api.metric.hit_distribution`), never by segment index. A failed
+tie (:func:`explbench.metrics.records.hit_distribution`), never by segment index. A failed
 explanation recovers nothing.
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.api.metric import (PROPORTION, Metric, Scores, clusters_of, failed, hit_distribution,
-                                    localized_rows, segment_set)
+from explbench.api.metric import PROPORTION, Metric, Scores
+from explbench.metrics.records import clusters_of, failed, hit_distribution, localized_rows, segment_set
 from explbench.api.registry import register_metric
 
 

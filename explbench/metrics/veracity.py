@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.api.metric import (MEAN, PROPORTION, Metric, Scores, adversarial_rows, bool_matrix,
-                                    clusters_of, failed, numeric, signed_group, width_of)
+from explbench.api.metric import MEAN, PROPORTION, Metric, Scores
+from explbench.metrics.records import adversarial_rows, bool_matrix, clusters_of, failed, numeric, signed_group, width_of
 from explbench.api.registry import register_metric
 
 

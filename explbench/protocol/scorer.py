@@ -9,7 +9,7 @@ mean ``|delta|`` per segment ("absmean", which does not favour large segments).
 
 Ties. An explainer's ranking breaks ties in its weights at random: the order of tied segments
 is a uniform random permutation drawn from a generator seeded by
-``seed_for("ties", case_id, explainer_name, base=seed)`` (:func:`explbench.stats.intervals.seed_for`,
+``seed_for("ties", case_id, explainer_name, base=seed)`` (:func:`explbench.core.seeding.seed_for`,
 ``seed`` the run's master seed), so a fully tied explainer flips at the rate of a random
 ranking, never at the rate of the lowest-index segments, and the same run gives the same
 records. (The recovery metric scores ties by their exact expectation instead.) The reference
@@ -24,144 +24,29 @@ aggregation in ``extra_aggregations`` the same map is scored once more, under th
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from explbench.core import content as baselines
-from explbench.api import (
-    AudioContext,
-    BudgetExceeded,
-    ExplainContext,
-    Explainer,
-    Explanation,
-    ModelAccess,
-    Task,
-    call_explain,
-    forward_batched,
-)
+from explbench.api import Task
+from explbench.api.explainer import AudioContext, ExplainContext, Explainer, Explanation, call_explain
+from explbench.api.model_access import BudgetExceeded, ModelAccess, forward_batched
 from explbench.core.cases import Case
 from explbench.api.metric import HEADLINE_K
-from explbench.metrics.fidelity import agnostic_fidelity
+from explbench.protocol.agnostic import agnostic_fidelity
 from explbench.core.neighbourhood import kernel_weights
 from explbench.core.segmentation import REDUCTIONS, UNSIGNED_REDUCTIONS, Segmentation, selection_matrix, top_k
-from explbench.stats.intervals import seed_for
+from explbench.core.seeding import seed_for
+from explbench.protocol.validate import ExplainerFailure, finite_or_none, split_name, validate_explanation
 
 
-class ExplainerFailure(RuntimeError):
-    """An explanation the harness cannot score (wrong shape, NaN, …)."""
+#: the classifier's batch size when none is given; the one every measured choice is compared with
+DEFAULT_BATCH = 64
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _shape_words(segments: Segmentation) -> str:
-    return f"({segments.d},): one weight per segment of the scoring segmentation ({segments.kind}), in segment order"
-
-
-def validate_explanation(exp: object, segments: Segmentation, name: str,
-                         aggregation: str = "mean") -> np.ndarray:
-    """The weights the harness scores for an explanation, or an error saying what is wrong.
-
-    One function for the protocol and the conformance check. Rules: ``exp`` is an
-    :class:`Explanation`; ``weights``, when given, is a real array of shape exactly ``(d,)``
-    (a ``(4, 5)`` or ``(1, 20)`` array is refused, not flattened: its order is not known);
-    ``dense``, when given, has exactly the domain's shape; neither holds NaN or infinity. Without
-    weights, the dense map is projected by ``aggregation``.
-
-    Parameters
-    ----------
-    exp : object
-        What ``explain`` returned.
-    segments : Segmentation
-        The scoring segmentation (``d`` segments over ``domain_shape``).
-    name : str
-        The explainer's name, for the messages.
-    aggregation : str
-        How a dense map without weights is projected (:meth:`Segmentation.project`).
-
-    Returns
-    -------
-    np.ndarray, shape (d,), float64, finite
-
-    Raises
-    ------
-    ExplainerFailure
-        Naming the explainer, the shape (or values) got and what was expected.
-    """
-    if not isinstance(exp, Explanation):
-        raise ExplainerFailure(f"{name}.explain returned {type(exp).__name__}, not an "
-                               f"explbench.Explanation; return Explanation(weights=...)")
-    dense = None
-    if exp.dense is not None:
-        dense = _real_array(exp.dense, name, "dense map")
-        if dense.shape != segments.shape:
-            raise ExplainerFailure(
-                f"{name} returned a dense map of shape {dense.shape}; expected the domain shape "
-                f"{segments.shape} (the shape of the input x)")
-        _finite(dense, name, "dense map", dense.size)
-    if exp.weights is None:
-        if dense is None:
-            raise ExplainerFailure(
-                f"{name} returned an Explanation with neither weights nor a dense map; set weights "
-                f"to an array of shape {_shape_words(segments)}, or dense to an array of the domain "
-                f"shape {segments.shape}")
-        return segments.project(dense, reduce=aggregation)
-    w = _real_array(exp.weights, name, "weights")
-    if w.shape != (segments.d,):
-        hint = ""
-        if w.size == segments.d:
-            hint = (f"; it has the right number of values, but the harness does not guess their "
-                    f"order: flatten it yourself (e.g. .reshape(-1)) only if it is segment order "
-                    f"(segments.names)")
-        raise ExplainerFailure(
-            f"{name} returned weights of shape {w.shape}; expected {_shape_words(segments)}{hint}")
-    _finite(w, name, "weights", segments.d)
-    return w
-
-
-def _real_array(value: object, name: str, what: str) -> np.ndarray:
-    if torch.is_tensor(value):
-        value = value.detach().cpu().numpy()
-    a = np.asarray(value)
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
-            or np.issubdtype(a.dtype, np.complexfloating):
-        raise ExplainerFailure(f"{name} returned {what} of dtype {a.dtype}; expected real numbers")
-    return a.astype(np.float64)
-
-
-def _finite(a: np.ndarray, name: str, what: str, n: int) -> None:
-    nan, inf = int(np.isnan(a).sum()), int(np.isinf(a).sum())
-    if nan or inf:
-        where = ""
-        if a.ndim == 1:
-            bad = np.flatnonzero(~np.isfinite(a))
-            where = f" (segments {', '.join(map(str, bad[:8].tolist()))}{', …' if bad.size > 8 else ''})"
-        raise ExplainerFailure(
-            f"{name} returned {what} with {nan} NaN and {inf} infinite values of {n}{where}; check "
-            f"divisions by zero (e.g. normalising by a zero norm) and the surrogate fit")
-
-
-def finite_or_none(value: object) -> float | None:
-    """``float(value)`` when it is a finite real number, else None (records hold no NaN)."""
-    if value is None:
-        return None
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def split_name(name: str) -> tuple[str, str | None]:
-    """``"saliency[mean_abs]"`` -> ``("saliency", "mean_abs")``; ``"lime"`` -> ``("lime", None)``."""
-    if name.endswith("]") and "[" in name:
-        base, _, agg = name[:-1].rpartition("[")
-        if agg in REDUCTIONS:
-            return base, agg
-    return name, None
 
 
 # --------------------------------------------------------------------------- scoring
@@ -202,8 +87,8 @@ class Scorer:
     agnostic_samples : int
         Size of that neighbourhood (0 disables agnostic fidelity).
     batch_size : int, optional
-        Batch size of the classifier forwards; measured on this machine when None
-        (:func:`explbench.run.batching.best_batch_size`).
+        Batch size of the classifier forwards; :data:`DEFAULT_BATCH`
+        when None. A run passes the size it measured or was given.
     device : str
     seed : int
         The run's master seed; seeds the tie-breaking of rankings (see the module notes).
@@ -235,11 +120,7 @@ class Scorer:
         self.extra_aggregations = tuple(extra_aggregations)
         self.headline_k = int(headline_k)
         self.classify = task.classifier()
-        if batch_size is None:
-            from explbench.run.batching import best_batch_size
-
-            batch_size = best_batch_size(self.classify, tuple(task.domain_shape), task.model_hash(), device)
-        self.batch_size = batch_size
+        self.batch_size = DEFAULT_BATCH if batch_size is None else int(batch_size)
 
     # -- the model ------------------------------------------------------------------------------
 

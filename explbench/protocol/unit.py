@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from explbench.core.jsonsafe import sanitise_record
-from explbench.stats.intervals import seed_for
+from explbench.core.seeding import seed_for
 
 #: seconds allowed per explanation when neither the suite nor the command line sets ``timeout``
 #: and the budget is unlimited

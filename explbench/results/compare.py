@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from explbench.stats.intervals import bootstrap_ci, paired_cluster_bootstrap
+from explbench.stats.bootstrap import bootstrap_ci, paired_cluster_bootstrap
 from explbench.results.compat import config_differences
-from explbench.api.metric import has_truth, segment_set
+from explbench.metrics.records import has_truth, segment_set
 from explbench.metrics.localisation import hits
 from explbench.results.ranking import HEADLINE_K, flip_at, paired_flip_test, unpaired_flip_test
 from explbench.store.runs import Run, load_run
-from explbench.stats.intervals import seed_for
+from explbench.core.seeding import seed_for
 
 ALPHA = 0.05
 #: generator label of comparisons pooled over every generator (queries)

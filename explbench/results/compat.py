@@ -16,14 +16,11 @@ default value agree.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import Protocol
+from explbench.run.protocol_key import PROTOCOL_FIELDS, protocol_key
 
-#: suite keys that are part of the protocol (besides generators and explainer settings)
-PROTOCOL_FIELDS = ("task", "segmentation", "content", "budget", "split", "agnostic_samples",
-                   "aggregation", "timeout")
 #: provenance.json ``task`` keys that are part of the protocol (flat name → provenance key)
 PROVENANCE_FIELDS = {"task_version": "version", "model_hash": "model_hash",
                      "data_version": "data_version"}
@@ -38,42 +35,6 @@ class _RunLike(Protocol):
     folder: object
     suite: dict
     provenance: dict
-
-
-def _defaults() -> dict[str, object]:
-    from explbench.run.suite import SuiteConfig  # here: suite.py itself imports this module
-
-    out: dict[str, object] = {}
-    for f in dataclasses.fields(SuiteConfig):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            out[f.name] = f.default_factory()  # type: ignore[misc]
-    return out
-
-
-def protocol_key(suite: Mapping[str, object]) -> dict[str, object]:
-    """What of a suite must agree for two runs to be comparable.
-
-    Parameters
-    ----------
-    suite : mapping
-        A resolved suite (``SuiteConfig.to_dict()``, or ``config.json["suite"]``).
-
-    Returns
-    -------
-    dict
-        The :data:`PROTOCOL_FIELDS`, ``generators`` (name → settings, sorted) and
-        ``explainers`` (name → settings, for every explainer of the suite).
-    """
-    defaults = _defaults()
-    key: dict[str, object] = {f: suite.get(f, defaults.get(f)) for f in PROTOCOL_FIELDS}
-    gens = suite.get("generators") or {}
-    key["generators"] = {str(g): dict(p or {}) for g, p in sorted(dict(gens).items())}  # type: ignore[arg-type]
-    params = dict(suite.get("explainer_params") or {})  # type: ignore[arg-type]
-    names = list(suite.get("explainers") or [])  # type: ignore[arg-type]
-    key["explainers"] = {str(e): dict(params.get(e) or {}) for e in names}
-    return key
 
 
 def protocol_config(suite: Mapping[str, object], provenance: Mapping[str, object]) -> dict[str, object]:
@@ -146,5 +107,4 @@ def check_compatible(runs: Sequence[_RunLike], reference: _RunLike | None = None
             + "\nchoose the runs with --runs, or the reference with --config-of RUN")
 
 
-__all__ = ["IncompatibleRuns", "PROTOCOL_FIELDS", "PROVENANCE_FIELDS", "check_compatible",
-           "config_differences", "protocol_config", "protocol_key", "show"]
+__all__ = ["IncompatibleRuns", "PROVENANCE_FIELDS", "check_compatible", "config_differences", "protocol_config", "show"]

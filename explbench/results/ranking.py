@@ -5,15 +5,15 @@ All explainers of a run explain the same cases, so they are compared case by cas
 - For every pair of (non-oracle) explainers, the per-case headline outcome — "the label flips
   when δ is applied on the explainer's top-3 segments", both directions pooled, a failed
   explanation counting as no flip — is compared on the cases both explained:
-  the exact McNemar test (:func:`explbench.stats.intervals.mcnemar`) when every case is its own cluster,
-  else the paired cluster bootstrap (:func:`explbench.stats.intervals.paired_cluster_bootstrap`), which
+  the exact McNemar test (:func:`explbench.stats.tests.mcnemar`) when every case is its own cluster,
+  else the paired cluster bootstrap (:func:`explbench.stats.bootstrap.paired_cluster_bootstrap`), which
   resamples whole clusters (for svd-synth: songs).
 - Explainers whose cases differ (they come from runs whose case-cache keys differ, e.g. another
   seed) are compared *unpaired*: Fisher's exact test on the two flip counts when every case is
   its own cluster, else a two-proportion z-test on Kish effective sample sizes; such pairs are
   flagged.
 - The p-values of all pairs (of one attack generator) are adjusted together by Holm's
-  step-down method (:func:`explbench.stats.intervals.holm`); a pair differs significantly when its
+  step-down method (:func:`explbench.stats.tests.holm`); a pair differs significantly when its
   adjusted p is below ``alpha`` (0.05).
 - An explainer's rank is 1 + the number of explainers significantly better than it; several
   explainers can share a rank (shown ``=r``). Oracles (which see δ) are shown, never ranked and
@@ -31,8 +31,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from explbench.stats.intervals import effective_n, holm, mcnemar, paired_cluster_bootstrap
-from explbench.stats.intervals import seed_for
+from explbench.stats.bootstrap import paired_cluster_bootstrap
+from explbench.stats.clusters import effective_n
+from explbench.stats.tests import holm, mcnemar
+from explbench.core.seeding import seed_for
 
 from explbench.api.metric import HEADLINE_K
 
@@ -182,7 +184,7 @@ def paired_flip_test(a: np.ndarray, b: np.ndarray, clusters: np.ndarray,
     Returns
     -------
     dict with ``diff``, ``ci_low``, ``ci_high``, ``p`` and ``test``: exact McNemar
-    (:func:`explbench.stats.intervals.mcnemar`) when every case is its own cluster, else the paired
+    (:func:`explbench.stats.tests.mcnemar`) when every case is its own cluster, else the paired
     cluster bootstrap's p; the interval always comes from the paired cluster bootstrap.
     """
     a = np.asarray(a, dtype=bool)
@@ -207,7 +209,7 @@ def unpaired_flip_test(a: np.ndarray, clusters_a: np.ndarray, b: np.ndarray,
 
     Fisher's exact test when every case of both is its own cluster; otherwise a two-sided
     z-test of the two proportions with the pooled rate and Kish effective sample sizes
-    (:func:`explbench.stats.intervals.effective_n`). The interval is the normal one on those sizes.
+    (:func:`explbench.stats.clusters.effective_n`). The interval is the normal one on those sizes.
 
     Parameters
     ----------

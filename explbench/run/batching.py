@@ -35,9 +35,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from explbench.protocol.scorer import DEFAULT_BATCH
+
 CANDIDATES = (1, 2, 4, 8, 16, 32, 64, 128)
-#: the plain default every choice is compared against
-DEFAULT_BATCH = 64
 HOW = ("pinned", "measured", "cached", "remeasured")
 
 Timer = Callable[[], float]
@@ -170,7 +170,7 @@ def machine_key(model_hash: str, device: str, shape: tuple[int, ...] = ()) -> st
 
 
 def _default_cache_file() -> Path:
-    from explbench.store.run_store import cache_dir
+    from explbench.store.provenance import cache_dir
 
     return cache_dir() / "tuning.json"
 

@@ -1,7 +1,7 @@
 """Power of the paired comparison the ranks use, stated before a run starts.
 
 Two explainers run on the same ``n`` cases are compared on the headline flip rate FR(k) by
-McNemar's test (:func:`explbench.stats.intervals.mcnemar`: exact binomial test on the discordant pairs
+McNemar's test (:func:`explbench.stats.tests.mcnemar`: exact binomial test on the discordant pairs
 below 25 of them, chi-square with continuity correction above). Its power depends on ``n`` and
 on the two *discordant* probabilities:
 
@@ -16,7 +16,7 @@ correlated explainers disagree less). The *minimum detectable difference* (MDD) 
 smallest ``p10 - p01`` that the test detects with the stated power at that discordance.
 
 Power is computed exactly, by enumerating the number of discordant pairs and how they split,
-with the very p-value function the ranks use (:func:`explbench.stats.intervals.mcnemar_pvalue`), for
+with the very p-value function the ranks use (:func:`explbench.stats.tests.mcnemar_pvalue`), for
 one comparison at level ``alpha``. A Holm correction over many pairs lowers it; the figure is
 the best case for one pair. Cases are taken as independent (one case per cluster).
 """
@@ -28,7 +28,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats as _sps
 
-from explbench.stats.intervals import mcnemar_pvalue
+from explbench.api.metric import HEADLINE_K
+from explbench.stats.tests import mcnemar_pvalue
 
 __all__ = ["mcnemar_power", "minimum_detectable_difference", "describe"]
 
@@ -63,7 +64,7 @@ def _critical_counts(n: int, alpha: float) -> np.ndarray:
 
 
 def mcnemar_power(n: int, p10: float, p01: float, alpha: float = 0.05) -> float:
-    """Exact power of McNemar's two-sided test (as :func:`explbench.stats.intervals.mcnemar` runs it).
+    """Exact power of McNemar's two-sided test (as :func:`explbench.stats.tests.mcnemar` runs it).
 
     Parameters
     ----------
@@ -173,8 +174,6 @@ def describe(
         is too small for any difference reads ``"n = 8: not detectable"``.
     """
     if k is None:
-        from explbench.api.metric import HEADLINE_K  # here, not above: metrics may import us
-
         k = HEADLINE_K
     head = (
         f"minimum detectable difference in FR({k}), {100 * power:g} % power, alpha {alpha:g}, "

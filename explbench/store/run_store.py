@@ -26,12 +26,8 @@ import gzip
 import hashlib
 import json
 import os
-import platform
 import shutil
-import subprocess
 import warnings
-from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -39,123 +35,14 @@ import pandas as pd
 
 from explbench.metrics.aggregate import COLUMNS as _AGGREGATE_COLUMNS
 from explbench.store.lock import RunLock, RunLocked  # noqa: F401 - RunLocked is part of this API
+from explbench.store.records import RecordsRead, _parse, record_key
 
 #: columns of ``metrics.csv``: the run and task, then the aggregator's columns in its order
 METRIC_COLUMNS = ["run_id", "task", *_AGGREGATE_COLUMNS]
-PACKAGES = ("explbench", "torch", "numpy", "scipy", "pandas", "scikit-learn", "librosa", "captum",
-            "shap", "lime", "music21", "espeakng-loader", "tinysoundfont")
-
-
-def cache_dir() -> Path:
-    """Root of explbench's caches: ``$EXPLBENCH_CACHE`` or ``~/.cache/explbench``."""
-    return Path(os.environ.get("EXPLBENCH_CACHE", Path.home() / ".cache" / "explbench"))
-
-
-def git_revision() -> str | None:
-    """The explbench checkout's git revision (with ``-dirty`` when modified), if it is one."""
-    here = Path(__file__).resolve().parents[2]
-    try:
-        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (rev + ("-dirty" if dirty else "")) if rev else None
-
-
-def provenance(task: object, config: dict) -> dict:
-    """What produced a run: versions, revision, model, data, seeds, machine."""
-    versions = {}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    import torch
-
-    return {
-        "packages": versions,
-        "python": platform.python_version(),
-        "git_revision": git_revision(),
-        "task": {"name": getattr(task, "name", None), "version": getattr(task, "version", None),
-                 "model_hash": task.model_hash(), "data_version": task.data_version(),
-                 "domain_shape": [int(n) for n in getattr(task, "domain_shape", ()) or ()],
-                 "domain_axes": [str(a) for a in getattr(task, "domain_axes", ()) or ()]},
-        "seed": config.get("seed"),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()},
-    }
 
 
 class RunFolderError(ValueError):
     """A run folder whose files cannot be used as they are; the message says how to go on."""
-
-
-@dataclass
-class RecordsRead:
-    """What :meth:`RunStore.read_records` found in ``records.jsonl``.
-
-    Attributes
-    ----------
-    records : list of dict
-        One record per (case_id, explainer): the last one written for that key.
-    corrupt_lines : list of int
-        1-based numbers of complete lines that are not a JSON object.
-    torn : bool
-        Whether the file ends in an incomplete line (an interrupted write).
-    duplicates : int
-        Records dropped because a later record has the same (case_id, explainer), not counting
-        ``retried``.
-    retried : int
-        Failed records replaced by a later one (``--retry-failed``): expected, not a problem.
-    """
-
-    records: list[dict]
-    corrupt_lines: list[int] = field(default_factory=list)
-    torn: bool = False
-    duplicates: int = 0
-    retried: int = 0
-
-    def problems(self, path: Path) -> list[str]:
-        """Plain-language notes about what was skipped, for the user."""
-        out = []
-        if self.corrupt_lines:
-            lines = ", ".join(str(i) for i in self.corrupt_lines[:10])
-            more = f" and {len(self.corrupt_lines) - 10} more" if len(self.corrupt_lines) > 10 else ""
-            out.append(f"{path}: line(s) {lines}{more} are not valid records and were skipped; "
-                       f"the {len(self.records)} valid records around them are kept")
-        if self.duplicates:
-            out.append(f"{path}: {self.duplicates} record(s) repeat a (case, explainer) already "
-                       f"recorded; each unit is counted once (its last record)")
-        return out
-
-
-def record_key(record: dict) -> tuple[str, str]:
-    """The identity of a record: (case_id, explainer)."""
-    return (str(record.get("case_id")), str(record.get("explainer")))
-
-
-def _parse(data: bytes) -> tuple[list[tuple[int, int, dict]], list[tuple[int, bytes]], bool]:
-    """(line number, byte offset, record) of valid lines, (line number, bytes) of corrupt
-    complete lines, and whether the last line is torn."""
-    good, bad = [], []
-    offset = 0
-    torn = False
-    for i, line in enumerate(data.splitlines(keepends=True), start=1):
-        if not line.endswith(b"\n"):
-            torn = True
-            break
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict) and "case_id" in obj and "explainer" in obj:
-            good.append((i, offset, obj))
-        elif line.strip():
-            bad.append((i, line))
-        offset += len(line)
-    return good, bad, torn
 
 
 def _write_durably(path: Path, data: bytes) -> None:

@@ -11,7 +11,6 @@ explainer when several hold it.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -268,30 +267,4 @@ def n_clusters(run: Run, generator: str) -> tuple[int, int]:
     return int(len(sel)), int(sel["cluster"].nunique())
 
 
-def power_discordance(run: Run) -> float:
-    """The discordance the run's power statement assumes (suite key ``power_discordance``,
-    default 0.4: the share of cases on which two explainers disagree).
-
-    Raises
-    ------
-    ValueError
-        When the stored value is not a number in (0, 1].
-    """
-    v = run.suite.get("power_discordance")
-    if v is None:
-        from explbench.run.suite import SuiteConfig
-
-        return float(SuiteConfig.__dataclass_fields__["power_discordance"].default)
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        x = math.nan
-    if not (math.isfinite(x) and 0 < x <= 1):
-        raise ValueError(f"{run.folder}/config.json: suite key 'power_discordance' is {v!r}; it must "
-                         f"be a number in (0, 1], e.g. 0.4")
-    return x
-
-
-__all__ = ["ALL", "NotARun", "Run", "attack_generators", "collect", "load_run",
-           "localised_generators", "n_clusters", "newest_sources", "power_discordance",
-           "records_frame"]
+__all__ = ["ALL", "NotARun", "Run", "attack_generators", "collect", "load_run", "localised_generators", "n_clusters", "newest_sources", "records_frame"]

@@ -33,7 +33,7 @@ from explbench.metrics import aggregate
 from explbench.api.metric import HEADLINE_K
 from explbench.results.ranking import paired_flip_test
 from explbench.store.runs import Run, attack_generators
-from explbench.stats.intervals import seed_for
+from explbench.core.seeding import seed_for
 
 #: the paper's directions under the names of the svd tasks' classes
 DIRECTIONS = ("no-voice-to-voice", "voice-to-no-voice")

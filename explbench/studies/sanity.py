@@ -34,11 +34,7 @@ How the numbers are made
 from __future__ import annotations
 
 import copy
-import inspect
-import json
-import math
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -48,154 +44,22 @@ import torch
 from tqdm import tqdm
 
 from explbench.api import registry
-from explbench.api import Explainer
-from explbench.core.cases import Case, load_cases
-from explbench.stats.intervals import MIN_CLUSTERS, cluster_bootstrap, seed_for
+from explbench.api.explainer import Explainer
+from explbench.core.cases import Case
+from explbench.stats.bootstrap import cluster_bootstrap
 
 #: columns of ``sanity.csv`` (Contract F)
-COLUMNS = ["explainer", "layer", "rho", "ci_low", "ci_high", "n"]
-#: cases sampled by default: a little above the fewest clusters that get an interval
-#: (explbench.stats.intervals.MIN_CLUSTERS), so a failed case or two still leave an interval
-DEFAULT_N = MIN_CLUSTERS + 2
-#: rule of thumb of the verdict: rho at full randomisation above this "does not move"
-MOVED_BELOW = 0.5
-#: the label of the un-randomised row
-NONE = "none"
-
-_PREFIX = {"Linear": "fc", "Bilinear": "fc", "LazyLinear": "fc", "Embedding": "emb",
-           "LSTM": "rnn", "GRU": "rnn", "RNN": "rnn", "LayerNorm": "ln", "GroupNorm": "gn"}
-
-
-class SanityError(ValueError):
-    """A sanity check that cannot be run, with the thing at fault and the fix."""
-
-
-class NotARunFolder(SanityError, FileNotFoundError):
-    """The folder given is not a run folder written by ``explbench run``."""
+from explbench.core.seeding import seed_for
+from explbench.studies.sanity_inputs import _make_scorer, load_run
+from explbench.studies.sanity_text import _json_rows
+from explbench.studies.randomise import Layer, layers_top_down, randomise, spearman
+from explbench.studies.sanity_result import DEFAULT_N, NONE, SanityError, SanityResult, interval_method, min_clusters
 
 
 # --------------------------------------------------------------------------- layers
 
 
-@dataclass(frozen=True)
-class Layer:
-    """One re-initialisable layer of a classifier.
-
-    Attributes
-    ----------
-    name : str
-        Short name, numbered by kind in forward order: ``conv1``, ..., ``fc1``, ``fc2``, ...
-    path : str
-        Module path inside the classifier (``model.get_submodule(path)``).
-    kind : str
-        The module's class name.
-    """
-
-    name: str
-    path: str
-    kind: str
-
-
-def _prefix(kind: str) -> str:
-    if kind in _PREFIX:
-        return _PREFIX[kind]
-    if kind.startswith("ConvTranspose"):
-        return "deconv"
-    if kind.startswith("Conv"):
-        return "conv"
-    if kind.startswith(("BatchNorm", "InstanceNorm")):
-        return "bn" if kind.startswith("Batch") else "in"
-    return kind.lower()
-
-
-def layers_top_down(model: torch.nn.Module, example: torch.Tensor) -> tuple[list[Layer], list[str]]:
-    """The re-initialisable layers of ``model``, output layer first.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Maps ``(B, *domain_shape)`` to probabilities.
-    example : torch.Tensor, shape (1, *domain_shape)
-        One input; a forward pass on it fixes the order in which layers are called.
-
-    Returns
-    -------
-    layers : list of Layer
-        Modules that own parameters and have ``reset_parameters()``, in reverse call order.
-    kept : list of str
-        Paths of called modules that own parameters but cannot be re-initialised (no
-        ``reset_parameters()``): they stay trained at every depth.
-    """
-    owners = {path: m for path, m in model.named_modules()
-              if any(True for _ in m.parameters(recurse=False))}
-    order: list[str] = []
-    handles = []
-    for path, m in owners.items():
-        def hook(_module, _inp, _out, path=path):  # noqa: ANN001 - torch hook signature
-            if path not in order:
-                order.append(path)
-        handles.append(m.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for h in handles:
-            h.remove()
-    counts: dict[str, int] = {}
-    layers, kept = [], []
-    for path in order:
-        m = owners[path]
-        if not callable(getattr(m, "reset_parameters", None)):
-            kept.append(path)
-            continue
-        kind = type(m).__name__
-        p = _prefix(kind)
-        counts[p] = counts.get(p, 0) + 1
-        layers.append(Layer(f"{p}{counts[p]}", path, kind))
-    return layers[::-1], kept
-
-
-def randomise(model: torch.nn.Module, layer: Layer, seed: int) -> None:
-    """Re-initialise one layer of ``model`` in place, reproducibly, leaving global RNGs as they were.
-
-    The layer's ``reset_parameters()`` draws from torch's default generator of the device its
-    parameters live on; that generator is seeded with ``seed_for("sanity-init", layer.path,
-    base=seed)`` inside ``torch.random.fork_rng``, which restores it afterwards.
-    """
-    module = model.get_submodule(layer.path)
-    device = next(module.parameters()).device
-    s = seed_for("sanity-init", layer.path, base=seed)
-    cuda = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
-        if cuda:
-            torch.cuda.manual_seed(s)
-        else:
-            torch.default_generator.manual_seed(s)
-        with torch.no_grad():
-            module.reset_parameters()
-
-
 # --------------------------------------------------------------------------- statistics
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rho of two weight vectors ``(d,)`` (average ranks for ties); NaN when either
-    ranking is constant."""
-    from scipy.stats import rankdata
-
-    ra, rb = rankdata(np.asarray(a, dtype=np.float64)), rankdata(np.asarray(b, dtype=np.float64))
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    den = math.sqrt(float((ra ** 2).sum() * (rb ** 2).sum()))
-    return float((ra * rb).sum() / den) if den > 0 else float("nan")
-
-
-def min_clusters() -> int:
-    """Fewest clusters (cases) for which an interval is reported."""
-    return MIN_CLUSTERS
-
-
-def interval_method() -> str:
-    return "cluster bootstrap (explbench.stats.intervals.cluster_bootstrap)"
 
 
 def mean_interval(values: np.ndarray, clusters: np.ndarray, rng: np.random.Generator,
@@ -242,48 +106,6 @@ def sample_cases(cases_by_generator: dict[str, list[Case]], n: int, seed: int) -
 
 
 # --------------------------------------------------------------------------- the check
-
-
-@dataclass
-class SanityResult:
-    """What :func:`check` measured.
-
-    Attributes
-    ----------
-    rows : pd.DataFrame
-        One row per (explainer, depth): the :data:`COLUMNS` plus ``depth`` (0 = none),
-        ``randomised`` (the layer added at this depth), ``rho_abs`` (the same on |weights|: a
-        ranking that only flipped sign keeps it high), ``n_clusters``, ``constant`` (every
-        case gave the same rho: no interval to draw), ``n_undefined``
-        (cases with a constant ranking), ``n_failed`` and ``needs_model``.
-    per_case : pd.DataFrame
-        explainer, depth, layer, case_id, generator, cluster, rho and rho_abs (NaN when
-        undefined or failed), error.
-    layers : list of Layer
-        Output layer first.
-    kept : list of str
-        Modules with parameters that could not be re-initialised.
-    needs_model : dict of str to bool
-        False for explainers whose reference explanations made no model query.
-    reference : dict of (str, str) to np.ndarray
-        The trained model's weights ``(d,)`` per (explainer, case_id).
-    notes : list of str
-    config : dict
-        Sample size, seeds, interval method, ... (JSON-serialisable).
-    """
-
-    rows: pd.DataFrame
-    per_case: pd.DataFrame
-    layers: list[Layer]
-    kept: list[str]
-    needs_model: dict[str, bool]
-    reference: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    config: dict = field(default_factory=dict)
-
-    def table(self) -> pd.DataFrame:
-        """The Contract-F table (``sanity.csv``)."""
-        return self.rows[COLUMNS]
 
 
 def _labels(layers: Sequence[Layer]) -> list[str]:
@@ -430,90 +252,6 @@ def _summarise(per_case: pd.DataFrame, names: Sequence[str], labels: Sequence[st
 # --------------------------------------------------------------------------- a run folder
 
 
-@dataclass
-class RunInputs:
-    """What the check needs from a run folder."""
-
-    folder: Path
-    config: object  # explbench.run.suite.SuiteConfig
-    provenance: dict
-    cases_by_generator: dict[str, list[Case]]
-    notes: list[str]
-
-
-def _case_file(folder: Path, entry: dict) -> Path | None:
-    """The first existing case file of a ``cases.json`` entry: the file the run names, then
-    ``RUN/cases/<key>.npz``, then the case cache."""
-    from explbench.store.run_store import cache_dir
-
-    key = entry["cache_key"]
-    candidates = [folder / entry["file"]] if entry.get("file") else []
-    candidates += [folder / "cases" / f"{key}.npz", cache_dir() / "cases" / f"{key}.npz"]
-    return next((p for p in candidates if p.is_file()), None)
-
-
-def load_run(folder: str | Path) -> RunInputs:
-    """The resolved suite, provenance and cases of a run folder.
-
-    Keys come from ``RUN/cases.json``; each generator's cases are read from the file its entry
-    names (``"file"``, relative to the run), else ``RUN/cases/<key>.npz``, else the case cache
-    ``cache_dir()/cases/<key>.npz``.
-
-    Raises
-    ------
-    NotARunFolder
-        When ``folder`` has no ``config.json``.
-    SanityError
-        When the run has no cases (or none can be found).
-    """
-    from explbench.run.suite import SuiteConfig
-
-    folder = Path(folder)
-    if not (folder / "config.json").is_file():
-        raise NotARunFolder(f"{folder} is not a run folder (no config.json); pass a folder written by "
-                            f"'explbench run --out RUN'")
-    stored = json.loads((folder / "config.json").read_text())
-    config = SuiteConfig.from_dict(stored["suite"])
-    prov_path = folder / "provenance.json"
-    prov = json.loads(prov_path.read_text()) if prov_path.exists() else {}
-    if not (folder / "cases.json").is_file():
-        raise SanityError(f"{folder} has no cases.json: the run stopped before its cases were made; "
-                          f"continue it with 'explbench run --resume {folder}'")
-    info = json.loads((folder / "cases.json").read_text())
-    cases_by_gen: dict[str, list[Case]] = {}
-    notes: list[str] = []
-    for gen, entry in info.items():
-        key = (entry or {}).get("cache_key")
-        if not key or not (entry or {}).get("n_cases", 1):
-            continue
-        path = _case_file(folder, entry)
-        if path is None:
-            notes.append(f"the cases of {gen} are neither in {folder / 'cases'} nor in the case cache; "
-                         f"'explbench run --resume {folder}' regenerates them")
-            continue
-        cases, _ = load_cases(path)
-        if cases:
-            cases_by_gen[gen] = cases
-    if not cases_by_gen:
-        raise SanityError(f"{folder} has no cases to re-explain" + (": " + "; ".join(notes) if notes else
-                          " (every generator produced none)"))
-    return RunInputs(folder, config, prov, cases_by_gen, notes)
-
-
-def _make_scorer(task: object, segments: object, config: object, batch_size: int | None, device: str):
-    """The run's Scorer, built as the runner builds it (no agnostic neighbourhood: unused here)."""
-    from explbench.protocol.scorer import Scorer
-
-    params = set(inspect.signature(Scorer).parameters)
-    kwargs = {"content": config.content, "agnostic_samples": 0, "device": device, "seed": config.seed}
-    if batch_size:
-        kwargs["batch_size"] = int(batch_size)
-    for key in ("aggregation",):  # suite settings the scorer may take
-        if key in params and hasattr(config, key):
-            kwargs[key] = getattr(config, key)
-    return Scorer(task, segments, **{k: v for k, v in kwargs.items() if k in params})
-
-
 def run_sanity(folder: str | Path, *, n: int = DEFAULT_N, explainers: Sequence[str] | None = None,
                seed: int | None = None, device: str = "cpu", n_boot: int = 1000,
                progress: bool = True, log: Callable[[str], None] = print) -> SanityResult:
@@ -533,7 +271,7 @@ def run_sanity(folder: str | Path, *, n: int = DEFAULT_N, explainers: Sequence[s
     device : str
         Torch device.
     """
-    from explbench.run.runner import make_explainer, make_task
+    from explbench.run.prepare import make_explainer, make_task
     from explbench.api.task import task_segmentation
     from explbench.store.run_store import RunStore
 
@@ -602,101 +340,6 @@ def _compare_with_records(folder: Path, result: SanityResult) -> list[str]:
             f"the model changed since the run" for name, ids in differ.items()]
 
 
-def _json_rows(df: pd.DataFrame) -> list[dict]:
-    out = []
-    for row in df.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else
-                        (v.item() if hasattr(v, "item") else v)) for k, v in row.items()})
-    return out
-
-
 # --------------------------------------------------------------------------- text
 
 
-def _fmt(v: float) -> str:
-    return "—" if not math.isfinite(v) else f"{v:+.2f}".replace("+", " ")
-
-
-def _interval_text(row: pd.Series) -> str:
-    if row["n"] == 0:
-        return "no case"
-    if math.isfinite(row["ci_low"]) and math.isfinite(row["ci_high"]):
-        return f"[{_fmt(row['ci_low']).strip()}, {_fmt(row['ci_high']).strip()}]"
-    if row["n_clusters"] < min_clusters():
-        return "n too small"
-    return "all cases equal" if row["constant"] else "no interval"
-
-
-def verdict(rows: pd.DataFrame, name: str, needs_model: bool) -> str:
-    """One plain sentence on how ``name``'s ranking reacted to full randomisation.
-
-    The rule: at full randomisation the ranking *moves* when rho's interval lies below
-    :data:`MOVED_BELOW`, *keeps* its ranking when the interval lies above it; without an
-    interval the mean is read the same way and the sentence says that no interval backs it.
-    """
-    sub = rows[rows.explainer == name].sort_values("depth")
-    first, last = sub.iloc[0], sub.iloc[-1]
-    moved = f"rho {_fmt(first.rho).strip()} ({NONE}) -> {_fmt(last.rho).strip()} (all {int(last.depth)} layers)"
-    if not needs_model:
-        return (f"{name}: needs no model (no query): {moved}; a reference, not a verdict — its "
-                f"ranking cannot depend on the weights")
-    if last.n == 0:
-        return f"{name}: no case could be scored at full randomisation"
-    moves = (f"falls below {MOVED_BELOW} — its ranking depends on the model")
-    keeps = (f"stays above {MOVED_BELOW} — much of its ranking survives without the trained model: "
-             f"it explains the input more than the model")
-    lo, hi = last.ci_low, last.ci_high
-    if math.isfinite(lo) and math.isfinite(hi):
-        if hi < MOVED_BELOW:
-            return f"{name}: {moved}; {moves} (passes)"
-        if lo > MOVED_BELOW:
-            return f"{name}: {moved}; {keeps} (fails)"
-        return f"{name}: {moved}; the interval straddles {MOVED_BELOW}: undecided at this n (raise --n)"
-    why = (f"{int(last.n_clusters)} clusters, intervals need {min_clusters()}"
-           if last.n_clusters < min_clusters() else "no interval")
-    return f"{name}: {moved}; by its mean it {moves if last.rho < MOVED_BELOW else keeps} — not backed " \
-           f"by an interval ({why})"
-
-
-def to_text(result: SanityResult) -> str:
-    """The randomisation table, what it means, and one verdict per explainer."""
-    rows = result.rows
-    n_layers = len(result.layers)
-    lines = [
-        "Model randomisation (Adebayo et al., 2018): Spearman rho between each explainer's segment "
-        "weights under the trained model and under the model with its top layers re-initialised "
-        f"(cumulative from the output); mean over {result.config.get('n_cases')} cases, 95 % "
-        f"interval by {result.config.get('interval')}.",
-        "",
-    ]
-    head = f"{'explainer':<22} {'randomised (cumulative)':<30} {'rho':>6}  {'95 % interval':<16} {'n':>3}"
-    lines += [head, "-" * len(head)]
-    for name in rows.explainer.drop_duplicates():
-        sub = rows[rows.explainer == name].sort_values("depth")
-        tag = name + ("" if result.needs_model.get(name, True) else " *")
-        for i, (_, r) in enumerate(sub.iterrows()):
-            if r.depth == 0:
-                what = "none (trained, fresh seed)"
-            else:
-                what = f"+ {r.randomised}" + (f" (all {n_layers})" if r.depth == n_layers else "")
-            lines.append(f"{(tag if i == 0 else ''):<22} {what:<30} {_fmt(r.rho):>6}  "
-                         f"{_interval_text(r):<16} {int(r.n):>3}")
-    if not all(result.needs_model.values()):
-        lines.append("* needs no model: its explanations made no model query")
-    lines += [
-        "",
-        "How to read it: rho = 1 means the ranking of segments did not change, 0 that it is "
-        "unrelated to the trained model's. The 'none' row re-explains the trained model with a "
-        "fresh seed: the explainer's own noise. An explainer whose ranking does not move as the "
-        "layers are randomised — rho near 1 at full randomisation — explains the input, not the "
-        "model. References: random should give rho ≈ 0 and oracle-norm rho = 1 at every depth "
-        "(neither uses the model). Rule of thumb used below: at full randomisation the ranking "
-        f"depends on the model when rho's interval lies below {MOVED_BELOW} (passes) and survives "
-        f"without it when the interval lies above {MOVED_BELOW} (fails).",
-        "",
-    ]
-    lines += [verdict(rows, name, result.needs_model.get(name, True))
-              for name in rows.explainer.drop_duplicates()]
-    if result.notes:
-        lines += [""] + [f"note: {n}" for n in result.notes]
-    return "\n".join(lines) + "\n"

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from explbench.api import forward_batched
+from explbench.api.model_access import forward_batched
 from explbench.tasks.svd.data import CENTRE, RenderedSong, load_song, song_seeds
 from explbench.tasks.svd.frontend import EXCERPT_FRAMES, LogMel
 from explbench.tasks.svd.model import Probabilities, SchlueterCNN

@@ -32,9 +32,10 @@ import pytest
 
 from explbench.api import registry
 from explbench.protocol.scorer import Scorer
-from explbench.run.runner import build_cases, make_task
+from explbench.run.case_cache import build_cases
+from explbench.run.prepare import make_task
 from explbench.core.segmentation import from_spec
-from explbench.stats.intervals import seed_for
+from explbench.core.seeding import seed_for
 from explbench.run.suite import SuiteConfig
 from explbench.run.batching import best_batch_size
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from explbench.api import registry
-from explbench.api import ModelAccess
+from explbench.api.model_access import ModelAccess
 from explbench.core.segmentation import grid
 from explbench.run.batching import best_batch_size, throughput
 

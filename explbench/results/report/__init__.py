@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from explbench.results import board as lb
+from explbench.results import render
 from explbench.results.report import figures
 from explbench.results.report.cases import shown_explainers, views
 from explbench.results.report.encode import png_uri
@@ -143,7 +144,7 @@ def attack_section(run: Run) -> str:
 def reading_section(run: Run) -> str:
     """Metric definitions and how to read n, n_clusters, '–', intervals and the oracle."""
     from explbench.metrics import metric_info
-    from explbench.stats.intervals import MIN_CLUSTERS
+    from explbench.stats.clusters import MIN_CLUSTERS
 
     info = metric_info()
     used = {str(m) for m in run.metrics["metric"].unique()}
@@ -227,10 +228,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, n_localised
     sections = [section("Power and sample size",
                         "".join(note(str(info[k])) for k in ("power", "unpaired", "untested") if info[k]))]
     sections.append(section("Leaderboard of this run",
-                            f'<div class="scroll">{lb.to_html_table(board.table)}</div>',
+                            f'<div class="scroll">{render.to_html_table(board.table)}</div>',
                             str(info["rule"])))
-    maps = "".join(f"<h3>{html.escape(g)}</h3><p>{html.escape(lb.heatmap_caption(r))}</p>"
-                   f'<div class="scroll">{lb.heatmap_html(r)}</div>'
+    maps = "".join(f"<h3>{html.escape(g)}</h3><p>{html.escape(render.heatmap_caption(r))}</p>"
+                   f'<div class="scroll">{render.heatmap_html(r)}</div>'
                    for g, r in board.rankings.items())
     sections.append(section("Pairwise tests (heat map)", maps or note("No attack generator in this run.")))
     sections.append(sanity_section(run))

@@ -22,11 +22,11 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from explbench.core.cases import Case, load_cases  # noqa: E402
-from explbench.api.metric import has_truth  # noqa: E402
+from explbench.metrics.records import has_truth  # noqa: E402
 from explbench.results.ranking import HEADLINE_K  # noqa: E402
 from explbench.results.report.encode import label, png_uri, wav_uri  # noqa: E402
 from explbench.core.segmentation import Segmentation, top_k  # noqa: E402
-from explbench.store.run_store import cache_dir  # noqa: E402
+from explbench.store.provenance import cache_dir  # noqa: E402
 
 EXPLAINER_COLOUR = "cyan"
 TRUTH_COLOUR = "lime"

@@ -12,7 +12,7 @@ import json
 
 import pandas as pd
 
-from explbench.results.board import HEATMAP_CSS
+from explbench.results.render import HEATMAP_CSS
 from explbench.results.report.cases import CaseView
 
 CSS = """
