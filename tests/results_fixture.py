@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explbench.core.cases import Case, cache_key, save_cases
+from explbench.core.cases import Case, cache_key, content_hash, save_cases
 from explbench.run.runner import finish
 from explbench.store.run_store import RunStore
 from explbench.store.provenance import cache_dir
@@ -134,6 +134,7 @@ def make_cases(seed: int) -> tuple[dict[str, list[Case]], dict[str, np.ndarray]]
 def make_records(cases: dict[str, list[Case]], relevance: dict[str, np.ndarray],
                  explainers: dict[str, tuple], seed: int) -> list[dict]:
     """Simulated protocol records, one per (case, explainer)."""
+    hashes = {c.case_id: content_hash(c) for cs in cases.values() for c in cs}
     rng = np.random.default_rng(seed + 1)
     records = []
     for g, cs in cases.items():
@@ -150,7 +151,7 @@ def make_records(cases: dict[str, list[Case]], relevance: dict[str, np.ndarray],
                 hit = c.true_segments is not None and int(order[0]) in c.true_segments
                 score = float(np.clip(rng.normal(0.72 if hit else 0.66, 0.03), 0, 1)) if own_score else None
                 records.append({
-                    "case_id": c.case_id, "generator": g,
+                    "case_id": c.case_id, "case_hash": hashes[c.case_id], "generator": g,
                     "direction": c.direction(CLASSES), "explainer": name, "oracle": oracle,
                     "status": "ok", "error": None, "d": D, "cluster": c.info["cluster"],
                     "signed": True, "flip_absmean_at_k": flip_norm,
@@ -203,10 +204,15 @@ def make_run(folder: Path, *, seed: int = 0, explainers: dict[str, tuple] | None
     prov = {"packages": {"explbench": "0.0.test"}, "python": "3.11", "git_revision": "abc123",
             "task": {"name": "svd-synth", "version": "1", "model_hash": "feedface",
                      "data_version": "renderer-1"},
+            "identity": {"task": "svd-synth", "task_version": "1", "model": "feedface",
+                         "model_declared": "feedface", "model_source": "state_dict",
+                         "data": "renderer-1+excerpts-fixture", "task_params": {},
+                         "sample_rate": SR, "domain_shape": list(DOMAIN),
+                         "domain_axes": ["mel band", "frame"], "batch_size": 16},
             "seed": seed, "machine": {"platform": "test", "cpus": 2}}
     store.create({"run_id": rid, "suite": config.to_dict()}, prov)
     store.write_json("cases.json", {
-        g: {"cache_key": keys[g], "n_cases": len(cs), "stats": {},
+        g: {"version": "1", "cache_key": keys[g], "n_cases": len(cs), "stats": {},
             "from": list(ADVERSARIAL) if g == "localized" else []} for g, cs in cases.items()})
     for rec in make_records(cases, relevance, explainers, seed):
         store.append(rec)

@@ -61,7 +61,7 @@ def test_significant_difference_when_one_is_clearly_better(runs):
     # 4 cases are too few clusters for a bootstrap: no interval and no p, said in words
     assert np.isnan(rec["p"]) and "95 % CI not available" in rec["sentence"]
     assert "p not available" in rec["sentence"]
-    assert any("paired on the shared cases" in n for n in result.notes)
+    assert any("paired on the cases with the same content" in n for n in result.notes)
     own = _row(t, "lime", "fidelity", "localized", k=1)
     agn = _row(t, "lime", "agnostic-fidelity", "localized", k=1)
     assert own["value_a"] != agn["value_a"]  # the two fidelity sources are never mixed

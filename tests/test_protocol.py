@@ -105,8 +105,8 @@ def test_every_record_carries_the_base_fields_ok_and_failed():
     case = cause_case(3, info={"cluster": "song-a", "song_seed": 9})
     case.necessary_segments = (CAUSE,)  # Contract B (cases.py); read when present
     ctx = s.context(case, 0)
-    ok, _ = s.record(case, "lime", explainers.get("lime")(n_samples=64), ctx, 64, np.random.default_rng(0), CLASSES)
-    bad, _ = s.record(case, "broken", Fixed(weights=[np.nan] * SEG.d), ctx, 64, np.random.default_rng(0), CLASSES)
+    ok, _ = s.records(case, "lime", explainers.get("lime")(n_samples=64), ctx, 64, np.random.default_rng(0), CLASSES)[0]
+    bad, _ = s.records(case, "broken", Fixed(weights=[np.nan] * SEG.d), ctx, 64, np.random.default_rng(0), CLASSES)[0]
     for r in (ok, bad):
         assert BASE_FIELDS <= set(r), BASE_FIELDS - set(r)
         assert r["cluster"] == "song-a" and r["necessary_segments"] == [CAUSE]
@@ -118,7 +118,7 @@ def test_every_record_carries_the_base_fields_ok_and_failed():
     # the cluster falls back to the song, then to the case
     assert s.failure(cause_case(9), "x", Fixed(), ctx, CLASSES, "e")["cluster"] == "2"
     assert s.failure(cause_case(9, info={}), "x", Fixed(), ctx, CLASSES, "e")["cluster"] == "cause/0009"
-    unsigned = s.record(case, "saliency", explainers.get("saliency")(), ctx, 64, np.random.default_rng(0), CLASSES)[0]
+    unsigned = s.records(case, "saliency", explainers.get("saliency")(), ctx, 64, np.random.default_rng(0), CLASSES)[0][0]
     assert unsigned["signed"] is False
 
 
@@ -253,8 +253,8 @@ def test_harness_counts_queries_and_time_and_stores_no_nan():
                   np.random.default_rng(0))
     assert e.queries == 1 and e.seconds > 0
     case = cause_case(0)
-    r, _ = s.record(case, "f", Fixed(weights=np.arange(20.0), intercept=float("nan")), s.context(case, 0),
-                    None, np.random.default_rng(0), CLASSES)
+    r, _ = s.records(case, "f", Fixed(weights=np.arange(20.0), intercept=float("nan")), s.context(case, 0),
+                    None, np.random.default_rng(0), CLASSES)[0]
     assert r["intercept"] is None and r["queries"] == 1
     json.dumps(r, allow_nan=False)
 
@@ -266,7 +266,7 @@ def test_old_signature_fails_with_the_fix_in_the_message():
 
     s = scorer(segment_model(SEG, CAUSE, SMALL))
     case = cause_case(0)
-    r, _ = s.record(case, "old", Old(), s.context(case, 0), None, np.random.default_rng(0), CLASSES)
+    r, _ = s.records(case, "old", Old(), s.context(case, 0), None, np.random.default_rng(0), CLASSES)[0]
     assert r["status"] == "failed"
     assert "does not take context" in r["error"] and "context.delta" in r["error"]
 

@@ -17,8 +17,10 @@ N = 16
 
 def _records(flipping: dict[str, set[int]], n: int = N, *, clusters: list[str] | None = None,
              oracle: tuple[str, ...] = (), failed: dict[str, set[int]] | None = None,
-             generator: str = "cw-spectrogram") -> pd.DataFrame:
-    """One record per (case, explainer); explainer e flips (at k = 3) exactly on cases flipping[e]."""
+             generator: str = "cw-spectrogram", content: str | None = "c") -> pd.DataFrame:
+    """One record per (case, explainer); explainer e flips (at k = 3) exactly on cases flipping[e].
+
+    Case i carries the content hash ``f"{content}{i}"`` (none when ``content`` is None)."""
     failed = failed or {}
     rows = []
     for e, flips in flipping.items():
@@ -27,6 +29,8 @@ def _records(flipping: dict[str, set[int]], n: int = N, *, clusters: list[str] |
             rec = {"case_id": f"{generator}/{i:04d}", "generator": generator,
                    "direction": "a-to-b" if i % 2 else "b-to-a", "explainer": e,
                    "oracle": e in oracle, "status": "failed" if bad else "ok"}
+            if content is not None:
+                rec["case_hash"] = f"{content}{i}"
             if not bad:  # a flip at k = 3 and every larger k; never before
                 rec["flip_at_k"] = [False, False] + [i in flips] * 18
             if clusters is not None:
@@ -36,7 +40,7 @@ def _records(flipping: dict[str, set[int]], n: int = N, *, clusters: list[str] |
 
 
 def _ranking(records: pd.DataFrame, generator: str = "cw-spectrogram") -> ranking.Ranking:
-    return ranking.rank(ranking.outcomes(records, generator, run_id="r", case_key="key"), generator)
+    return ranking.rank(ranking.outcomes(records, generator, run_id="r"), generator)
 
 
 # A flips on 12 of 16 cases, B on 4 (a subset of A's), random on 2; the oracle on all 16.
@@ -136,16 +140,38 @@ def test_cluster_falls_back_to_case_id_and_repeated_clusters_use_the_cluster_boo
 
 
 def test_unpaired_runs_use_fisher_and_are_flagged():
-    a = ranking.outcomes(_records({"A": set(range(12))}), "cw-spectrogram", run_id="r1", case_key="k1")
-    b = ranking.outcomes(_records({"B": set(range(4))}), "cw-spectrogram", run_id="r2", case_key="k2")
+    a = ranking.outcomes(_records({"A": set(range(12))}, content="x"), "cw-spectrogram", run_id="r1")
+    b = ranking.outcomes(_records({"B": set(range(4))}, content="y"), "cw-spectrogram", run_id="r2")
     res = ranking.rank({**a, **b}, "cw-spectrogram")
     t = res.test("A", "B")
     assert not t.paired and t.test == "unpaired, Fisher exact"
     assert t.p == pytest.approx(0.012113710780017297, rel=1e-12)  # [[12, 4], [4, 12]]
     assert res.unpaired_pairs() == [("A", "B")]
-    # the same cache key means the same cases: paired although the runs differ
-    c = ranking.outcomes(_records({"B": set(range(4))}), "cw-spectrogram", run_id="r2", case_key="k1")
-    assert ranking.rank({**a, **c}, "cw-spectrogram").test("A", "B").paired
+    # the same content means the same cases: paired although the runs differ
+    c = ranking.outcomes(_records({"B": set(range(4))}, content="x"), "cw-spectrogram", run_id="r2")
+    tc = ranking.rank({**a, **c}, "cw-spectrogram").test("A", "B")
+    assert tc.paired and tc.n == 16 and tc.test == "McNemar"
+    # records without content hashes (older runs) are never paired across runs
+    d = ranking.outcomes(_records({"B": set(range(4))}, content=None), "cw-spectrogram", run_id="r3")
+    assert not ranking.rank({**a, **d}, "cw-spectrogram").test("A", "B").paired
+
+
+def test_pairing_follows_content_not_case_ids():
+    """Run B holds A's cases under shuffled ids, and half of them with other content: the pairs
+    are A's cases whose content B holds, whatever their ids."""
+    import numpy as np
+
+    ra = _records({"A": set(range(8))}, content="h")
+    rb = _records({"B": set(range(8))}, content="h")
+    perm = np.random.default_rng(0).permutation(N)
+    rb["case_id"] = rb["case_id"].to_numpy()[perm]       # same content, other ids
+    rb.loc[rb.index[8:], "case_hash"] = [f"other{i}" for i in range(N - 8)]  # 8 cases differ
+    a = ranking.outcomes(ra, "cw-spectrogram", run_id="r1")
+    b = ranking.outcomes(rb, "cw-spectrogram", run_id="r2")
+    t = ranking.rank({**a, **b}, "cw-spectrogram").test("A", "B")
+    assert t.paired and t.n == 8
+    # the 8 shared cases are content h0..h7: A flips on all of them, and so does B
+    assert t.rate_a == 1.0 and t.rate_b == 1.0 and t.diff == 0
 
 
 def test_no_discordance_gives_no_difference():

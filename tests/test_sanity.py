@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from explbench.api import registry
+from explbench.api import Generator, registry
 from explbench.core.cases import Case
 from explbench.protocol.scorer import Scorer
 from explbench.studies.sanity import check, sample_cases
@@ -101,13 +101,8 @@ def toy_cases(n: int, seed: int = 0, generator: str = GENERATOR) -> list[Case]:
     return out
 
 
-class ToyGenerator:
+class ToyGenerator(Generator):
     """Cases straight from :func:`toy_cases` (the task is not consulted)."""
-
-    version = "1"
-
-    def get_params(self) -> dict:
-        return {}
 
     def generate(self, task, segments, n, seed, split="test", progress=True):
         return toy_cases(n, seed), {"attempted": n}

@@ -19,8 +19,11 @@ from __future__ import annotations
 from explbench.api.explainer import (EXPLAIN_KEYWORDS, AudioContext, ContractError, ExplainContext,
                                      Explainer, Explanation, call_explain, signature_problem)
 from explbench.api.model_access import BudgetExceeded, ModelAccess, forward_batched, one_torch_thread
+from explbench.api.generator import Generator
+from explbench.api.metric import Direction, Metric, MetricValue, Scores
 from explbench.api.task import Excerpt, Task
 
 __all__ = ["AudioContext", "BudgetExceeded", "ContractError", "EXPLAIN_KEYWORDS", "Excerpt",
-           "ExplainContext", "Explainer", "Explanation", "ModelAccess", "Task", "call_explain",
+           "ExplainContext", "Explainer", "Explanation", "Generator", "Direction", "Metric", "MetricValue",
+           "ModelAccess", "Scores", "Task", "call_explain",
            "forward_batched", "one_torch_thread", "signature_problem"]

@@ -11,13 +11,28 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import Enum
 from typing import Callable, ClassVar
 
 import numpy as np
 import pandas as pd
 
 
-DIRECTIONS = ("higher", "lower", "none")
+class Direction(str, Enum):
+    """Which way a metric is better: a board's arrow and a comparison's verdict read it."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+    #: descriptive quantities (counts, medians of a score) that are neither better nor worse
+    NONE = "none"
+
+    def __str__(self) -> str:  # "higher" in tables and messages, on every Python
+        return self.value
+
+    __format__ = str.__format__
+
+
+DIRECTIONS = tuple(d.value for d in Direction)
 
 #: the k of the headline label-flip rate FR(k) (paper: FR(3)); the one place it is set
 HEADLINE_K = 3
@@ -113,8 +128,8 @@ class Metric(ABC):
 
     #: registry name; also the ``metric`` of the values it reports unless documented otherwise
     name: ClassVar[str] = ""
-    #: "higher" or "lower" is better, or "none" for descriptive quantities
-    direction: ClassVar[str] = "higher"
+    #: which way is better (:class:`Direction`; NONE for descriptive quantities)
+    direction: ClassVar[Direction] = Direction.HIGHER
     #: e.g. "veracity", "localisation", "fidelity", "cost", "robustness"
     category: ClassVar[str] = ""
     #: one line shown by ``explbench list metrics``
@@ -138,14 +153,17 @@ class Metric(ABC):
             Empty when the group holds no rows the metric applies to.
         """
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        try:
+            cls.direction = Direction(cls.direction)
+        except ValueError:
+            raise TypeError(f"metric {cls.__name__}: direction {cls.direction!r} is not one of "
+                            f"{', '.join(DIRECTIONS)}; use explbench.api.Direction") from None
+
     def missing(self, records: pd.DataFrame) -> list[str]:
         """Columns in :attr:`needs` that ``records`` lacks."""
         return [c for c in self.needs if c not in records.columns]
 
-
-# --------------------------------------------------------------------------- record helpers
-
-
-# --------------------------------------------------------------------------- ties
 
 

@@ -48,10 +48,14 @@ class Registry:
     ----------
     kind : str
         Plural noun used in messages and in the entry-point group ``explbench.<kind>``.
+    base : str, optional
+        ``"module:Class"`` of the base class every entry must subclass (as lm-eval's registries
+        check theirs); resolved at the first registration, so that this module imports nothing.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, base: str | None = None) -> None:
         self.kind = kind
+        self._base = base
         self._entries: dict[str, Entry] = {}
         self._loaded = False
         #: entry points that failed to load: name -> message
@@ -80,9 +84,27 @@ class Registry:
                 f"the {self.kind[:-1]} name {name!r} is already registered (by {where}); "
                 f"choose another name"
             )
+        self._check_base(name, obj)
         if description is None:
             description = getattr(obj, "description", "") or _first_doc_line(obj)
         self._entries[name] = Entry(name, obj, description)
+
+    def base(self) -> type | None:
+        """The base class entries must subclass (None: any object)."""
+        if self._base is None:
+            return None
+        module, _, cls = self._base.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    def _check_base(self, name: str, obj: Any) -> None:
+        base = self.base()
+        if base is None or (isinstance(obj, type) and issubclass(obj, base)):
+            return
+        what = f"class {obj.__name__}" if isinstance(obj, type) else f"{type(obj).__name__} object"
+        raise TypeError(f"the {self.kind[:-1]} {name!r} is a {what}, not a subclass of "
+                        f"explbench.api.{base.__name__}; write it as "
+                        f"'class {getattr(obj, '__name__', 'My' + base.__name__)}"
+                        f"({base.__name__}): ...' (from explbench.api import {base.__name__})")
 
     def load(self) -> None:
         """Import built-in modules and installed entry points (once).
@@ -154,10 +176,10 @@ def _first_doc_line(obj: Any) -> str:
     return doc.splitlines()[0] if doc else ""
 
 
-tasks = Registry("tasks")
-generators = Registry("generators")
-explainers = Registry("explainers")
-metrics = Registry("metrics")
+tasks = Registry("tasks", "explbench.api.task:Task")
+generators = Registry("generators", "explbench.api.generator:Generator")
+explainers = Registry("explainers", "explbench.api.explainer:Explainer")
+metrics = Registry("metrics", "explbench.api.metric:Metric")
 
 REGISTRIES = {r.kind: r for r in (tasks, generators, explainers, metrics)}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 
 from explbench import __version__
 
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explbench", description="Benchmark audio explainers on "
                                 "inputs whose cause is known.")
     p.add_argument("--version", action="version", version=f"explbench {__version__}")
+    p.add_argument("--traceback", action="store_true",
+                   help="on an error, print the Python traceback above the one-line message "
+                        "(failed explanations keep theirs in the run's records)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list tasks, explainers, generators or metrics")
@@ -82,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (registry.UnknownName, FileNotFoundError, FileExistsError, ValueError, ImportError,
             RunLocked, RunError, RunFilesError) as exc:
+        if args.traceback:
+            traceback.print_exc()
         _err(f"explbench: error: {exc}")
         return 2
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
@@ -89,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:
+        if args.traceback:
+            traceback.print_exc()
         _err(f"explbench: error: {fs_message(exc)}")
         return 2
     except KeyboardInterrupt:

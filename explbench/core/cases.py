@@ -98,6 +98,38 @@ class Case:
         return f"{classes[self.original]}-to-{classes[self.target]}"
 
 
+#: hex digits of a case's content hash (128 bits)
+CONTENT_HASH_DIGITS = 32
+
+
+def content_hash(case: Case) -> str:
+    """The identity of a case: SHA-256 over its arrays and its cause.
+
+    What is hashed: ``x`` and ``x_mod`` as little-endian float32 in C order, each with its
+    shape, then ``original``, ``target``, ``true_segments`` and ``necessary_segments`` as JSON.
+    Two cases with equal hashes pose the same question with the same answer, whichever
+    machine, generator version or recipe made them; this, never a case id or a cache key,
+    decides whether two runs explained the same case. The clean audio and the stems are not
+    hashed: they serve listening, and the explanation domain holds what is explained.
+
+    Returns
+    -------
+    str
+        :data:`CONTENT_HASH_DIGITS` hex digits.
+    """
+    h = hashlib.sha256(b"explbench-case-v1\0")
+    for name in ("x", "x_mod"):
+        a = np.ascontiguousarray(np.asarray(getattr(case, name)), dtype="<f4")
+        h.update(f"{name}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    cause = {"original": int(case.original), "target": int(case.target),
+             "true_segments": None if case.true_segments is None else [int(s) for s in case.true_segments],
+             "necessary_segments": (None if case.necessary_segments is None
+                                    else [int(s) for s in case.necessary_segments])}
+    h.update(json.dumps(cause, sort_keys=True).encode())
+    return h.hexdigest()[:CONTENT_HASH_DIGITS]
+
+
 def cache_key(**parts: object) -> str:
     """Content address of a set of cases: SHA-256 over the sorted JSON of ``parts``."""
     blob = json.dumps({"format": CASE_FORMAT, **parts}, sort_keys=True, default=str)

@@ -7,8 +7,10 @@ cases, :mod:`.localized`) and ``planted`` (voice-like patterns drawn into chosen
 Every case carries ``info["cluster"]`` (its unit of independence); the base generators take at
 most ``per_cluster`` excerpts from one cluster. Localised and planted cases record which of
 their claimed segments are individually necessary (``Case.necessary_segments``). Every generator
-class has a ``version``, a hash of its source and the sources it depends on
-(:func:`.common.generator_version`), which the runner puts into the case-cache key.
+is a :class:`explbench.api.generator.Generator` with a hand-kept case-set ``version`` (bumped
+when its output changes; ``tests/test_case_versions.py`` holds golden content hashes). The hash
+of its source files (:data:`.common.SHARED_SOURCES` and its own module) only keys the case
+cache, so that edited code never reuses stale cases; it never decides what may be compared.
 """
 
 from explbench.generators import cw as _cw  # noqa: F401

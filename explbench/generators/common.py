@@ -1,5 +1,5 @@
 """Helpers shared by the generators: drawing and deciding excerpts, clusters, targets, directions,
-the leave-one-segment-out necessity test, stats, and the generators' code version."""
+the leave-one-segment-out necessity test, stats, and the source files the case cache is keyed by."""
 
 from __future__ import annotations
 
@@ -49,13 +49,6 @@ def code_version(*sources: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-def generator_version(module_file: str | Path) -> str:
-    """Code version of a generator: :func:`code_version` of its module and :data:`SHARED_SOURCES`.
-
-    Every generator class sets ``version = generator_version(__file__)``; the runner puts it into
-    the case-cache key, so changed generator code never reuses stale cases.
-    """
-    return code_version(module_file, *SHARED_SOURCES)
 
 
 def cluster_of(task: Task, excerpt: Excerpt) -> str:

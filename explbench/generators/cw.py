@@ -14,6 +14,8 @@ about n clusters.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import time
 from typing import Any, ClassVar
 
@@ -24,14 +26,15 @@ from tqdm import tqdm
 from explbench.api import Task
 from explbench.core.cases import Case
 from explbench.generators.attack import AttackConfig, Item, Outcome, attack_stream
-from explbench.generators.common import (ClusterQuota, Drawn, check_per_cluster, decided_excerpts,
-                                         direction_name, generator_version, n_classes, rate, split_n,
+from explbench.api.generator import Generator
+from explbench.generators.common import (SHARED_SOURCES, ClusterQuota, Drawn, check_per_cluster, decided_excerpts,
+                                         direction_name, n_classes, rate, split_n,
                                          stems_of)
 from explbench.api.registry import register_generator
 from explbench.core.segmentation import Segmentation
 
 
-class _CarliniWagner:
+class _CarliniWagner(Generator):
     """Common driver: balanced excerpt drawing, batched attack, re-check, cases and stats.
 
     Parameters
@@ -65,7 +68,8 @@ class _CarliniWagner:
     space: ClassVar[str] = ""
     defaults: ClassVar[dict[str, float]] = {}
     description: ClassVar[str] = ""
-    version: ClassVar[str] = generator_version(__file__)
+    version: ClassVar[str] = "1"
+    shared_sources: ClassVar[tuple[Path, ...]] = SHARED_SOURCES
 
     def __init__(self, eps: float | None = None, eta: float | None = None, alpha: float | None = None,
                  max_iter: int | None = None, confidence: float | None = None, batch_size: int = 16,
@@ -111,8 +115,6 @@ class _CarliniWagner:
                             batch_size=int(self.batch_size), precision=self.precision,
                             threads=self.threads)
 
-    def get_params(self) -> dict:
-        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     # -- generation --------------------------------------------------------------------------
 
@@ -299,6 +301,7 @@ class CWWaveform(_CarliniWagner):
     """C&W attack on the waveform through the differentiable front-end (delta stored in log-mel)."""
 
     name = "cw-waveform"
+    requirement_text = "it perturbs the waveform through to_domain"
     space = "waveform"
     description = "Carlini-Wagner attack on the waveform (sign steps, eps 0.01)"
     defaults = {"eps": 0.01, "eta": 3e-4, "alpha": 2.0}
@@ -315,6 +318,8 @@ class CWSpectrogram(_CarliniWagner):
     """C&W attack on the |STFT| magnitude, mapped into the log-mel domain (clamped at >= 0)."""
 
     name = "cw-spectrogram"
+    requires_hooks = ("magnitude", "magnitude_to_domain")
+    requirement_text = "it perturbs the |STFT| magnitude and maps it into the domain"
     space = "spectrogram"
     description = "Carlini-Wagner attack on the |STFT| magnitude (sign steps, eps 0.1)"
     defaults = {"eps": 0.1, "eta": 5e-4, "alpha": 15.0}

@@ -15,6 +15,8 @@ S. ``minimal_only`` keeps only minimal cases.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import time
 from typing import ClassVar
 
@@ -23,7 +25,8 @@ import torch
 
 from explbench.api import Task
 from explbench.core.cases import Case
-from explbench.generators.common import (decide, direction_name, generator_version, log, necessary_segments,
+from explbench.api.generator import Generator
+from explbench.generators.common import (SHARED_SOURCES, decide, direction_name, log, necessary_segments,
                                          rate)
 from explbench.api.registry import register_generator
 from explbench.core.segmentation import Segmentation
@@ -53,7 +56,7 @@ def support_top_k(energy: np.ndarray, k: int) -> np.ndarray | None:
 
 
 @register_generator("localized")
-class Localized:
+class Localized(Generator):
     """Derived generator: restrict parent cases' perturbations to their top-k energy segments.
 
     Parameters
@@ -67,17 +70,17 @@ class Localized:
     """
 
     name: ClassVar[str] = "localized"
+    requirement_text: ClassVar[str] = "it restricts its parents' perturbations"
     description: ClassVar[str] = "parent perturbation restricted to its top-k energy segments (k = 1, 3, 5)"
     derived: ClassVar[bool] = True
-    version: ClassVar[str] = generator_version(__file__)
+    version: ClassVar[str] = "1"
+    shared_sources: ClassVar[tuple[Path, ...]] = SHARED_SOURCES
 
     def __init__(self, ks: tuple[int, ...] = (1, 3, 5), minimal_only: bool = False, batch_size: int = 16) -> None:
         self.ks = tuple(int(k) for k in ks)
         self.minimal_only = bool(minimal_only)
         self.batch_size = batch_size
 
-    def get_params(self) -> dict:
-        return {"ks": list(self.ks), "minimal_only": self.minimal_only, "batch_size": self.batch_size}
 
     def derive(self, task: Task, segments: Segmentation, parents: list[Case], seed: int, *,
                progress: bool = True) -> tuple[list[Case], dict]:

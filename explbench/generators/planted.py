@@ -18,6 +18,8 @@ classifier on the explanation domain is queried, under ``torch.inference_mode``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import time
 from collections import Counter
 from typing import ClassVar
@@ -28,8 +30,9 @@ from tqdm import tqdm
 
 from explbench.api import Task
 from explbench.core.cases import Case
-from explbench.generators.common import (ClusterQuota, Drawn, check_per_cluster, decide, decided_excerpts,
-                                         direction_name, generator_version, minimal_counts, n_classes,
+from explbench.api.generator import Generator
+from explbench.generators.common import (SHARED_SOURCES, ClusterQuota, Drawn, check_per_cluster, decide, decided_excerpts,
+                                         direction_name, minimal_counts, n_classes,
                                          necessary_segments, rate, stems_of)
 from explbench.generators.patterns import PATTERN_KINDS, band_centres, make_pattern
 from explbench.api.registry import register_generator
@@ -39,7 +42,7 @@ MIXES = ("add", "max")
 
 
 @register_generator("planted")
-class Planted:
+class Planted(Generator):
     """Draw voice-like harmonic strokes into k random segments until the decision flips.
 
     Parameters
@@ -81,8 +84,13 @@ class Planted:
     """
 
     name: ClassVar[str] = "planted"
+    requires_hooks: ClassVar[tuple[str, ...]] = ("band_frequencies",)
+    axis_orders: ClassVar[tuple[tuple[str, ...], ...] | None] = (("frequency", "time"),)
+    requirement_text: ClassVar[str] = ("it draws harmonic strokes at the frequency rows' frequencies "
+                                       "into a bands x frames domain")
     description: ClassVar[str] = "voice-like harmonic strokes drawn into 1-3 random segments until the label flips"
-    version: ClassVar[str] = generator_version(__file__)
+    version: ClassVar[str] = "1"
+    shared_sources: ClassVar[tuple[Path, ...]] = SHARED_SOURCES
 
     def __init__(self, ks: tuple[int, ...] = (1, 2, 3), max_amplitude: float = 20.0,
                  min_amplitude: float = 0.05, steps: int = 16, refine: int = 4,
@@ -108,10 +116,6 @@ class Planted:
         self.per_cluster = check_per_cluster(per_cluster)
         self.minimal_only = bool(minimal_only)
 
-    def get_params(self) -> dict:
-        p = dict(vars(self))
-        p["ks"], p["f0_range"] = list(self.ks), list(self.f0_range)
-        return p
 
     # -- pieces ------------------------------------------------------------------------------
 

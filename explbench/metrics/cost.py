@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.api.metric import MEAN, PROPORTION, Metric, Scores
+from explbench.api.metric import Direction, MEAN, PROPORTION, Metric, Scores
 from explbench.metrics.records import clusters_of, failed, numeric
 from explbench.api.registry import register_metric
 
@@ -13,7 +13,7 @@ from explbench.api.registry import register_metric
 class _PerExplanation(Metric):
     """Mean of a numeric column over successful explanations (all cases), ``k = None``."""
 
-    direction = "lower"
+    direction = Direction.LOWER
     category = "cost"
     column: str = ""
 
@@ -49,7 +49,7 @@ class FailureRate(Metric):
     """Share of (case, explainer) rows whose explanation failed; reads every row."""
 
     name = "failure-rate"
-    direction = "lower"
+    direction = Direction.LOWER
     category = "robustness"
     description = "share of explanations that failed (they count as no flip and no recovery)"
     needs = ("status",)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.api.metric import ASSOCIATION, MEDIAN, MIN_PER_CLASS, PROPORTION, Metric, Scores
+from explbench.api.metric import Direction, ASSOCIATION, MEDIAN, MIN_PER_CLASS, PROPORTION, Metric, Scores
 from explbench.metrics.records import clusters_of, failed, hit_distribution, localized_rows, numeric, segment_set
 from explbench.api.registry import register_metric
 from explbench.stats.association import point_biserial, roc_auc
@@ -80,7 +80,7 @@ class _FidelityMetric(Metric):
 class _Association(_FidelityMetric):
     """A statistic of (fidelity, correct) pairs; nothing below MIN_PER_CLASS per class."""
 
-    direction = "higher"
+    direction = Direction.HIGHER
 
     @staticmethod
     def statistic(scores: np.ndarray, labels: np.ndarray) -> float | np.ndarray:
@@ -96,7 +96,7 @@ class _Association(_FidelityMetric):
 
 
 class _MedianFidelity(_FidelityMetric):
-    direction = "none"
+    direction = Direction.NONE
     when_correct: bool = True
 
     def from_table(self, table: pd.DataFrame) -> list[Scores]:
@@ -141,7 +141,7 @@ class CorrectRate(Metric):
     """Share of k = 1 cases whose top-1 segment is the true segment (ties by expectation)."""
 
     name = "correct-rate"
-    direction = "higher"
+    direction = Direction.HIGHER
     category = "fidelity"
     description = "share of k = 1 cases whose top-1 segment is the true one"
     needs = ("status", "true_segments")

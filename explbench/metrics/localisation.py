@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.api.metric import PROPORTION, Metric, Scores
+from explbench.api.metric import Direction, PROPORTION, Metric, Scores
 from explbench.metrics.records import clusters_of, failed, hit_distribution, localized_rows, segment_set
 from explbench.api.registry import register_metric
 
@@ -69,7 +69,7 @@ def recovery_table(records: pd.DataFrame, against: str = "claimed") -> pd.DataFr
 
 
 class _Recovery(Metric):
-    direction = "higher"
+    direction = Direction.HIGHER
     category = "localisation"
     needs = ("status", "true_segments")
     against = "claimed"
@@ -105,7 +105,7 @@ class RecoveryDistribution(Metric):
     with ``k`` = |S*|, the share of cases recovering exactly ``j`` of ``k`` (j = 0..k)."""
 
     name = "recovery-dist"
-    direction = "none"
+    direction = Direction.NONE
     category = "localisation"
     description = "share of cases recovering exactly j of k claimed segments (metric recovery-dist-j)"
     needs = ("status", "true_segments")
@@ -130,7 +130,7 @@ class MinimalCauseRate(Metric):
     """
 
     name = "minimal-cause-rate"
-    direction = "none"
+    direction = Direction.NONE
     category = "localisation"
     description = "share of localised/planted cases whose claimed cause S* is minimal (N = S*)"
     needs = ("true_segments", "necessary_segments")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from explbench.api.metric import MEAN, PROPORTION, Metric, Scores
+from explbench.api.metric import Direction, MEAN, PROPORTION, Metric, Scores
 from explbench.metrics.records import adversarial_rows, bool_matrix, clusters_of, failed, numeric, signed_group, width_of
 from explbench.api.registry import register_metric
 
@@ -18,7 +18,7 @@ class _FlipCurve(Metric):
     """FR(k) for k = 1..d from a list-of-bool column; ``k`` of column ``j`` is ``j + 1``."""
 
     column: str = ""
-    direction = "higher"
+    direction = Direction.HIGHER
     category = "veracity"
     #: reference curves do not depend on the explainer, so its failures do not change them
     reference: bool = False
@@ -83,7 +83,7 @@ class _PositiveFlip(Metric):
     """
 
     column: str = ""
-    direction = "higher"
+    direction = Direction.HIGHER
     category = "veracity"
     #: the reference is defined only where the explainer gave a count of positive weights
     reference: bool = False
@@ -131,7 +131,7 @@ class PositiveCount(Metric):
     better on its own; read it next to the positive flip rates."""
 
     name = "positive-count"
-    direction = "none"
+    direction = Direction.NONE
     category = "veracity"
     description = "mean number of segments with positive weight (context for positive-flip-rate)"
     needs = ("status", "true_segments", "n_positive")

@@ -33,12 +33,13 @@ from explbench.core import content as baselines
 from explbench.api import Task
 from explbench.api.explainer import AudioContext, ExplainContext, Explainer, Explanation, call_explain
 from explbench.api.model_access import BudgetExceeded, ModelAccess, forward_batched
-from explbench.core.cases import Case
+from explbench.core.cases import Case, content_hash
 from explbench.api.metric import HEADLINE_K
 from explbench.protocol.agnostic import agnostic_fidelity
 from explbench.core.neighbourhood import kernel_weights
 from explbench.core.segmentation import REDUCTIONS, UNSIGNED_REDUCTIONS, Segmentation, selection_matrix, top_k
 from explbench.core.seeding import seed_for
+from explbench.protocol.validate import traceback_text
 from explbench.protocol.validate import ExplainerFailure, finite_or_none, split_name, validate_explanation
 
 
@@ -65,6 +66,8 @@ class CaseContext:
     neighbourhood : np.ndarray, shape (m, d) or None — shared random masks for agnostic fidelity
     neighbourhood_y : np.ndarray, shape (m,) or None — target probability on each mask
     neighbourhood_w : np.ndarray, shape (m,) or None — LIME kernel weight of each mask
+    case_hash : str or None — the case's content hash (:func:`explbench.core.cases.content_hash`),
+        written into every record of the case so that runs are paired by content
     """
 
     flip_norm_at_k: np.ndarray
@@ -72,6 +75,7 @@ class CaseContext:
     neighbourhood: np.ndarray | None = None
     neighbourhood_y: np.ndarray | None = None
     neighbourhood_w: np.ndarray | None = None
+    case_hash: str | None = None
 
 
 class Scorer:
@@ -149,7 +153,7 @@ class Scorer:
         by_energy = top_k(self.segments.energy(delta), self.segments.d)
         by_absmean = top_k(self.segments.project(np.abs(delta), reduce="mean"), self.segments.d)
         ctx = CaseContext(flip_norm_at_k=self.flips(case, by_energy),
-                          flip_absmean_at_k=self.flips(case, by_absmean))
+                          flip_absmean_at_k=self.flips(case, by_absmean), case_hash=content_hash(case))
         if self.agnostic_samples > 0 and case.true_segments is not None and len(case.true_segments) == 1:
             rng = np.random.default_rng(seed)
             z = (rng.random((self.agnostic_samples, self.segments.d)) < 0.5).astype(np.float32)
@@ -246,7 +250,7 @@ class Scorer:
         necessary = getattr(case, "necessary_segments", None)
         absmean = ctx.flip_absmean_at_k
         return {
-            "case_id": case.case_id, "generator": case.generator,
+            "case_id": case.case_id, "case_hash": ctx.case_hash, "generator": case.generator,
             "direction": case.direction(classes), "explainer": name,
             "oracle": bool(getattr(explainer, "oracle", False)), "d": self.segments.d,
             "true_segments": None if case.true_segments is None else [int(s) for s in case.true_segments],
@@ -266,8 +270,11 @@ class Scorer:
         aggregation record's name, ``"<explainer>[<aggregation>]"``)."""
         _, agg = split_name(explainer_name)
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        return {**self._base(case, explainer_name, explainer, ctx, classes, self._signed(explainer, agg)),
-                "status": "failed", "error": text}
+        record = {**self._base(case, explainer_name, explainer, ctx, classes, self._signed(explainer, agg)),
+                  "status": "failed", "error": text}
+        if isinstance(error, BaseException):
+            record["traceback"] = traceback_text(error)
+        return record
 
     def _scored(self, case: Case, name: str, explainer: Explainer, ctx: CaseContext,
                 classes: tuple[str, ...], exp: Explanation, w: np.ndarray,
@@ -325,9 +332,3 @@ class Scorer:
             w = self.segments.project(dense, reduce=agg)
             out.append((self._scored(case, name, explainer, ctx, classes, exp, w, agg), None))
         return out
-
-    def record(self, case: Case, explainer_name: str, explainer: Explainer, ctx: CaseContext,
-               budget: int | None, rng: np.random.Generator,
-               classes: tuple[str, ...]) -> tuple[dict, np.ndarray | None]:
-        """The explainer's own record of :meth:`records` (kept until every caller uses that)."""
-        return self.records(case, explainer_name, explainer, ctx, budget, rng, classes)[0]

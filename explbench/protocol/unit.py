@@ -29,6 +29,7 @@ import numpy as np
 
 from explbench.core.jsonsafe import sanitise_record
 from explbench.core.seeding import seed_for
+from explbench.protocol.validate import traceback_text
 
 #: seconds allowed per explanation when neither the suite nor the command line sets ``timeout``
 #: and the budget is unlimited
@@ -176,16 +177,18 @@ def evaluate_unit(state: UnitState, case: Any, explainer_name: str,
                 out.append((record, _clean_audio(record, audio)))
             return out
     except UnitTimeout as exc:
-        error = f"Timeout: {exc}"
+        error, tb = f"Timeout: {exc}", traceback_text(exc)
     except Exception as exc:  # noqa: BLE001 - the failure boundary of one unit
-        error = f"{type(exc).__name__}: {exc}"
+        error, tb = f"{type(exc).__name__}: {exc}", traceback_text(exc)
     seconds = round(time.perf_counter() - t0, 4)
     out = []
     for name in _unit_names(state, explainer_name, explainer):
         record = failure_record(state, case, name, explainer, ctx, error)
         record["seconds"] = seconds
+        record.setdefault("traceback", tb)
         out.append((record, None))
     return out
+
 
 
 def _unit_names(state: UnitState, explainer_name: str, explainer: Any) -> list[str]:
@@ -198,40 +201,20 @@ def _unit_names(state: UnitState, explainer_name: str, explainer: Any) -> list[s
 
 def _score(state: UnitState, case: Any, name: str, explainer: Any, ctx: Any,
            rng: np.random.Generator) -> list[tuple[dict, Any]]:
-    scorer = state.scorer
-    if hasattr(scorer, "records"):
-        return list(scorer.records(case, name, explainer, ctx, state.budget, rng, state.classes))
-    return [scorer.record(case, name, explainer, ctx, state.budget, rng, state.classes)]
+    return list(state.scorer.records(case, name, explainer, ctx, state.budget, rng, state.classes))
 
 
 def failure_record(state: UnitState, case: Any, explainer_name: str, explainer: Any, ctx: Any,
                    error: str) -> dict:
     """A JSON-safe failed record with the protocol's base fields (and never an exception)."""
-    scorer = state.scorer
     try:
-        if hasattr(scorer, "failure"):
-            record = scorer.failure(case, explainer_name, explainer, ctx, state.classes, error)
-        else:
-            record = _legacy_failure(scorer, case, explainer_name, explainer, ctx, state.classes, error)
+        record = state.scorer.failure(case, explainer_name, explainer, ctx, state.classes, error)
         return sanitise_record(record)
     except Exception as exc:  # noqa: BLE001 - even the failure record must not stop the run
         return {"case_id": case.case_id, "generator": getattr(case, "generator", None),
                 "explainer": explainer_name, "status": "failed",
                 "error": f"{error} (and the failure record could not be built: "
                          f"{type(exc).__name__}: {exc})"}
-
-
-def _legacy_failure(scorer: Any, case: Any, name: str, explainer: Any, ctx: Any,
-                    classes: tuple[str, ...], error: str) -> dict:
-    """The base fields as ``Scorer.record`` writes them (for protocols without ``failure``)."""
-    return {
-        "case_id": case.case_id, "generator": case.generator, "direction": case.direction(classes),
-        "explainer": name, "oracle": bool(getattr(explainer, "oracle", False)),
-        "d": scorer.segments.d,
-        "true_segments": None if case.true_segments is None else [int(s) for s in case.true_segments],
-        "flip_norm_at_k": np.asarray(ctx.flip_norm_at_k).tolist(),
-        "status": "failed", "error": error,
-    }
 
 
 def _clean_audio(record: dict, audio: Any) -> np.ndarray | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 import math
 import numpy as np
 import torch
@@ -118,3 +120,13 @@ def split_name(name: str) -> tuple[str, str | None]:
         if agg in REDUCTIONS:
             return base, agg
     return name, None
+
+
+#: characters of a traceback kept in a failed record (its last ones: where it was raised)
+TRACEBACK_CHARS = 4000
+
+
+def traceback_text(exc: BaseException) -> str:
+    """The exception's traceback as text, at most :data:`TRACEBACK_CHARS` (its end)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return text[-TRACEBACK_CHARS:]

@@ -34,6 +34,7 @@ from explbench.stats.bootstrap import bootstrap_ci
 
 #: arrows shown after a column title, by metric direction
 from explbench.core.seeding import seed_for
+from explbench.results.pairing import match
 from explbench.results.power_text import power_text
 ARROWS = {"higher": "↑", "lower": "↓", "none": ""}
 
@@ -368,13 +369,22 @@ def rule_text(board: Board) -> str:
 
 
 def unpaired_text(board: Board) -> str | None:
-    """A sentence naming the explainers compared unpaired (different cases), if any."""
+    """A sentence naming the explainers compared unpaired (no case of the same content), and
+    why, if any."""
     pairs = sorted({p for r in board.rankings.values() for p in r.unpaired_pairs()})
     if not pairs:
         return None
     named = "; ".join(f"{a} vs {b}" for a, b in pairs)
-    return (f"Compared UNPAIRED (their runs have different cases, e.g. another seed; a weaker "
-            f"test): {named}.")
+    reasons = []
+    runs = sorted({id(r): r for r in board.sources.values()}.values(), key=lambda r: str(r.folder))
+    for i, a in enumerate(runs):
+        for b in runs[i + 1:]:
+            for g in sorted(set(a.cases) & set(b.cases)):
+                why = match(a.records, b.records, g).reason()
+                if why:
+                    reasons.append(f"{a.run_id} vs {b.run_id}, {why}")
+    return (f"Compared UNPAIRED (their runs share no case of the same content, e.g. another seed; "
+            f"a weaker test): {named}." + (" " + ". ".join(reasons) + "." if reasons else ""))
 
 
 def untested_text(board: Board) -> str | None:
@@ -402,7 +412,8 @@ def describe(board: Board) -> dict[str, object]:
             used.append({"run_id": r.run_id, "folder": str(r.folder), "explainers": expl,
                          "cases": {g: v.get("n_cases") for g, v in r.cases.items()}})
     return {"task": board.task, "config": protocol_config(board.reference.suite,
-                                                          board.reference.provenance),
+                                                          board.reference.provenance,
+                                                          board.reference.cases),
             "runs": used, "rule": rule_text(board), "power": power_text(board),
             "unpaired": unpaired_text(board), "untested": untested_text(board)}
 

@@ -1,8 +1,9 @@
 """Compare two runs explainer by explainer, paired on shared cases where possible.
 
-Cases are shared only when both runs generated them from the same content-addressed cache key
-(``cases.json``): the same ``case_id`` in runs with different seeds names a different case.
-On shared cases the comparison is paired:
+Cases are shared when both runs hold their content hash (:mod:`explbench.results.pairing`),
+whatever their ids, seeds or cache keys: the same ``case_id`` in runs with different seeds, or
+on a machine whose arithmetic differs, names a different case. On shared cases the comparison
+is paired:
 
 - flips (FR(3), positive-weight flip): the exact McNemar test when every case is its own
   cluster, else the paired cluster bootstrap (:func:`explbench.results.ranking.paired_flip_test`);
@@ -29,6 +30,7 @@ from scipy.stats import norm
 
 from explbench.stats.bootstrap import bootstrap_ci, paired_cluster_bootstrap
 from explbench.results.compat import config_differences
+from explbench.results.pairing import CaseMatch, join, match
 from explbench.metrics.records import has_truth, segment_set
 from explbench.metrics.localisation import hits
 from explbench.results.ranking import HEADLINE_K, flip_at, paired_flip_test, unpaired_flip_test
@@ -124,13 +126,15 @@ def _row(explainer: str, generator: str, metric: str, k: int | None, paired: boo
 # --------------------------------------------------------------------------- per-case values
 
 
-def shared_generators(a: Run, b: Run) -> tuple[list[str], list[str]]:
-    """(generators whose cases are the same in both runs, generators in both whose cases differ)."""
-    same, differ = [], []
+def shared_generators(a: Run, b: Run) -> tuple[list[str], list[str], list[CaseMatch]]:
+    """(generators whose runs share cases by content, generators in both that share none, and
+    every shared generator's :class:`~explbench.results.pairing.CaseMatch`)."""
+    same, differ, matches = [], [], []
     for g in sorted(set(a.cases) & set(b.cases)):
-        ka, kb = a.case_key(g), b.case_key(g)
-        (same if ka is not None and ka == kb else differ).append(g)
-    return same, differ
+        m = match(a.records, b.records, g, same_run=a.folder == b.folder)
+        matches.append(m)
+        (same if m.paired else differ).append(g)
+    return same, differ, matches
 
 
 def _ok(rows: pd.DataFrame) -> np.ndarray:
@@ -204,15 +208,18 @@ def _paired_mean(e: str, g: str, metric: str, k: int | None, a: np.ndarray, b: n
                 "paired cluster bootstrap")
 
 
-def paired_rows(explainer: str, generator: str, ra: pd.DataFrame, rb: pd.DataFrame) -> list[dict]:
-    """Paired comparisons of one explainer on one generator's shared cases.
+def paired_rows(explainer: str, generator: str, ra: pd.DataFrame, rb: pd.DataFrame,
+                same_run: bool = False) -> list[dict]:
+    """Paired comparisons of one explainer on one generator's shared cases (same content hash).
 
     Parameters
     ----------
     ra, rb : DataFrame
         Records (ok and failed) of the explainer on the generator in runs A and B.
+    same_run : bool
+        A and B are one run (cases matched by id).
     """
-    j = ra.merge(rb, on="case_id", suffixes=("_a", "_b"))
+    j = join(ra, rb, same_run)
     if j.empty:
         return []
     A = j[[c for c in j.columns if c.endswith("_a")]].rename(columns=lambda c: c[:-2])
@@ -246,9 +253,9 @@ def paired_rows(explainer: str, generator: str, ra: pd.DataFrame, rb: pd.DataFra
     return out
 
 
-def paired_queries(explainer: str, ra: pd.DataFrame, rb: pd.DataFrame) -> list[dict]:
+def paired_queries(explainer: str, ra: pd.DataFrame, rb: pd.DataFrame, same_run: bool = False) -> list[dict]:
     """Queries per successful explanation over every shared case, paired."""
-    j = ra.merge(rb, on="case_id", suffixes=("_a", "_b"))
+    j = join(ra, rb, same_run)
     if j.empty:
         return []
     qa = np.where(j["status_a"] == "ok", pd.to_numeric(j["queries_a"], errors="coerce"), np.nan) \
@@ -368,15 +375,17 @@ def compare(run_a: str | Path | Run, run_b: str | Path | Run) -> Comparison:
     if not explainers:
         raise ValueError(f"runs {a.run_id} and {b.run_id} share no explainer "
                          f"(A: {', '.join(a.explainers)}; B: {', '.join(b.explainers)})")
-    same, differ = shared_generators(a, b)
+    same, differ, matches = shared_generators(a, b)
     if not same and not differ:
         raise ValueError(f"runs {a.run_id} and {b.run_id} share no generator")
+    one = a.folder == b.folder
     notes = [f"A = {a.run_id} ({a.folder})", f"B = {b.run_id} ({b.folder})"]
     if same:
-        notes.append(f"paired on the shared cases of: {', '.join(same)} (same case cache keys)")
+        notes.append(f"paired on the cases with the same content in: {', '.join(same)}")
     if differ:
-        notes.append(f"the cases differ (different case cache keys, e.g. another seed) for: "
-                     f"{', '.join(differ)}; those are compared UNPAIRED, a weaker comparison")
+        notes.append(f"no case has the same content in both runs for: {', '.join(differ)} "
+                     f"(e.g. another seed); those are compared UNPAIRED, a weaker comparison")
+    notes += [m.reason() for m in matches if m.reason()]
     diffs = config_differences(a, b)
     if diffs:
         notes.append("the runs' protocol configurations differ: " + "; ".join(diffs))
@@ -388,12 +397,12 @@ def compare(run_a: str | Path | Run, run_b: str | Path | Run) -> Comparison:
         ra_e = a.records[a.records["explainer"] == e]
         rb_e = b.records[b.records["explainer"] == e]
         for g in same:
-            rows.extend(paired_rows(e, g, ra_e[ra_e["generator"] == g], rb_e[rb_e["generator"] == g]))
+            rows.extend(paired_rows(e, g, ra_e[ra_e["generator"] == g], rb_e[rb_e["generator"] == g], one))
         for g in differ:
             rows.extend(unpaired_rows(e, g, a, b))
         if same:
             rows.extend(paired_queries(e, ra_e[ra_e["generator"].isin(same)],
-                                       rb_e[rb_e["generator"].isin(same)]))
+                                       rb_e[rb_e["generator"].isin(same)], one))
         else:
             rows.extend(unpaired_queries(e, a, b))
     table = pd.DataFrame(rows, columns=COLUMNS)

@@ -6,10 +6,14 @@ Two runs share a leaderboard only when their *protocol configuration* is identic
   agnostic-fidelity sample count, the aggregation of dense maps, the per-explanation timeout
   (a unit that times out fails, and a failure counts as no flip), every generator's settings,
   and the settings of each explainer (compared only for explainers both runs hold);
-- from provenance.json: task version, model hash and data version.
+- from the run identity (``provenance.json["identity"]``, :func:`explbench.run.identity.run_identity`):
+  task version, the *computed* model and data hashes, the task parameters, sample rate and
+  domain. A model that cannot be identified ("none") matches no other run;
+- from ``cases.json``: every generator's case-set ``version``.
 
 The seed is *not* part of it: runs with other seeds are compatible, but their cases differ, so
-their explainers are compared unpaired. Keys a suite written by an older version lacks take the
+their explainers are compared unpaired (cases are matched by content,
+:mod:`explbench.results.pairing`). Keys a suite written by an older version lacks take the
 current default of :class:`explbench.run.suite.SuiteConfig`, so an old run and a new run with the
 default value agree.
 """
@@ -21,9 +25,12 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 from explbench.run.protocol_key import PROTOCOL_FIELDS, protocol_key
 
-#: provenance.json ``task`` keys that are part of the protocol (flat name → provenance key)
-PROVENANCE_FIELDS = {"task_version": "version", "model_hash": "model_hash",
-                     "data_version": "data_version"}
+#: run-identity keys that are part of the protocol (flat name → identity key)
+IDENTITY_FIELDS = {"task_version": "task_version", "model": "model", "data": "data",
+                   "task_params": "task_params", "sample_rate": "sample_rate",
+                   "domain_shape": "domain_shape", "domain_axes": "domain_axes"}
+#: what a run without a computed model identity shows, and never matches
+UNIDENTIFIED = "(not identified: the task's classifier has no state_dict and it declares no model_hash())"
 
 
 class IncompatibleRuns(ValueError):
@@ -35,19 +42,38 @@ class _RunLike(Protocol):
     folder: object
     suite: dict
     provenance: dict
+    cases: dict
 
 
-def protocol_config(suite: Mapping[str, object], provenance: Mapping[str, object]) -> dict[str, object]:
+def identity_of(provenance: Mapping[str, object]) -> dict[str, object]:
+    """A run's identity as compared: ``provenance["identity"]``; runs written before it existed
+    give their task version and model identity, and "(unset)" for what they did not record."""
+    ident = provenance.get("identity")
+    if isinstance(ident, Mapping):
+        return dict(ident)
+    task = dict(provenance.get("task") or {})  # type: ignore[arg-type]
+    return {"task_version": task.get("version"),
+            "model": task.get("model_identity") or None}
+
+
+def protocol_config(suite: Mapping[str, object], provenance: Mapping[str, object],
+                    cases: Mapping[str, object] | None = None) -> dict[str, object]:
     """The flat protocol configuration of a run: dotted keys → values.
 
     Generator settings appear as ``generator.NAME.PARAM`` (``generator.NAME = {}`` when it has
-    none), explainer settings as ``explainer.NAME.PARAM``.
+    none) and their case-set versions as ``generator.NAME.version``, explainer settings as
+    ``explainer.NAME.PARAM``, the run identity as ``identity.KEY``.
     """
     key = protocol_key(suite)
-    task = dict(provenance.get("task") or {})  # type: ignore[arg-type]
+    ident = identity_of(provenance)
     flat: dict[str, object] = {f: key[f] for f in PROTOCOL_FIELDS}
-    for name, source in PROVENANCE_FIELDS.items():
-        flat[name] = task.get(source)
+    for name, source in IDENTITY_FIELDS.items():
+        flat[f"identity.{name}"] = ident.get(source)
+    if flat["identity.model"] in (None, "", "none"):
+        flat["identity.model"] = UNIDENTIFIED
+    for g, entry in sorted(dict(cases or {}).items()):
+        if isinstance(entry, Mapping) and g in key["generators"]:  # type: ignore[operator]
+            flat[f"generator.{g}.version"] = entry.get("version")
     for g, params in key["generators"].items():  # type: ignore[union-attr]
         for p, v in sorted(params.items()):
             flat[f"generator.{g}.{p}"] = v
@@ -69,16 +95,18 @@ def show(value: object) -> str:
 def config_differences(a: _RunLike, b: _RunLike) -> list[str]:
     """``"key: value-in-a vs value-in-b"`` for every protocol key on which two runs differ.
 
-    Explainer settings are compared only for explainers both runs hold.
+    Explainer settings are compared only for explainers both runs hold. A model that cannot be
+    identified differs from every other run's, itself included.
     """
-    ca, cb = protocol_config(a.suite, a.provenance), protocol_config(b.suite, b.provenance)
+    ca = protocol_config(a.suite, a.provenance, a.cases)
+    cb = protocol_config(b.suite, b.provenance, b.cases)
     shared = set(a.suite.get("explainers") or []) & set(b.suite.get("explainers") or [])
     out = []
     for key in sorted(set(ca) | set(cb)):
         if key.startswith("explainer.") and key.split(".")[1] not in shared:
             continue
         va, vb = ca.get(key), cb.get(key)
-        if va != vb:
+        if va != vb or (key == "identity.model" and va == UNIDENTIFIED and a is not b):
             out.append(f"{key}: {show(va)} vs {show(vb)}")
     return out
 

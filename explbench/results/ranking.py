@@ -8,8 +8,9 @@ All explainers of a run explain the same cases, so they are compared case by cas
   the exact McNemar test (:func:`explbench.stats.tests.mcnemar`) when every case is its own cluster,
   else the paired cluster bootstrap (:func:`explbench.stats.bootstrap.paired_cluster_bootstrap`), which
   resamples whole clusters (for svd-synth: songs).
-- Explainers whose cases differ (they come from runs whose case-cache keys differ, e.g. another
-  seed) are compared *unpaired*: Fisher's exact test on the two flip counts when every case is
+- Explainers of different runs are paired on the cases whose content hashes both runs hold
+  (:mod:`explbench.results.pairing`); explainers whose runs share no case's content (e.g.
+  another seed) are compared *unpaired*: Fisher's exact test on the two flip counts when every case is
   its own cluster, else a two-proportion z-test on Kish effective sample sizes; such pairs are
   flagged.
 - The p-values of all pairs (of one attack generator) are adjusted together by Holm's
@@ -37,6 +38,7 @@ from explbench.stats.tests import holm, mcnemar
 from explbench.core.seeding import seed_for
 
 from explbench.api.metric import HEADLINE_K
+from explbench.results.pairing import HASH, aligned
 
 ALPHA = 0.05
 #: the explainer every board compares against
@@ -52,10 +54,11 @@ class Outcomes:
     explainer, generator : str
     run_id : str
         The run the outcomes come from (its folder, when ranking runs).
-    case_key : str or None
-        The generator's case-cache key in that run; equal keys mean the same cases.
     case_ids, clusters : np.ndarray of str, shape (n,)
         Sorted by case id.
+    case_hashes : np.ndarray of object, shape (n,)
+        Each case's content hash (None where a record carries none); outcomes of two runs are
+        paired on equal hashes (:mod:`explbench.results.pairing`).
     flips : np.ndarray of bool, shape (n,)
         Whether the label flipped at the headline k (False for a failed explanation).
     oracle : bool
@@ -64,11 +67,11 @@ class Outcomes:
     explainer: str
     generator: str
     run_id: str
-    case_key: str | None
     case_ids: np.ndarray
     clusters: np.ndarray
     flips: np.ndarray
     oracle: bool = False
+    case_hashes: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -90,7 +93,7 @@ def flip_at(cell: object, k: int) -> bool:
     return False
 
 
-def outcomes(records: pd.DataFrame, generator: str, *, run_id: str = "", case_key: str | None = None,
+def outcomes(records: pd.DataFrame, generator: str, *, run_id: str = "",
              k: int = HEADLINE_K) -> dict[str, Outcomes]:
     """Per explainer, the headline outcomes on one generator's cases.
 
@@ -100,8 +103,8 @@ def outcomes(records: pd.DataFrame, generator: str, *, run_id: str = "", case_ke
         Records as :func:`explbench.store.runs.records_frame` returns them (columns case_id,
         generator, explainer, status, cluster, oracle, flip_at_k).
     generator : str
-    run_id, case_key : str
-        Stored in the outcomes (where they come from; which cases they are).
+    run_id : str
+        Stored in the outcomes (where they come from).
     k : int
         The headline k.
     """
@@ -114,10 +117,12 @@ def outcomes(records: pd.DataFrame, generator: str, *, run_id: str = "", case_ke
         ok = (sel["status"] == "ok").to_numpy()
         cells = sel["flip_at_k"] if "flip_at_k" in sel.columns else [None] * len(sel)
         flips = np.array([bool(o) and flip_at(c, k) for o, c in zip(ok, cells)], dtype=bool)
-        out[str(e)] = Outcomes(str(e), generator, run_id, case_key,
+        hashes = (sel[HASH].to_numpy(dtype=object) if HASH in sel.columns
+                  else np.full(len(sel), None, dtype=object))
+        out[str(e)] = Outcomes(str(e), generator, run_id,
                                sel["case_id"].astype(str).to_numpy(),
                                sel["cluster"].astype(str).to_numpy(), flips,
-                               bool(sel["oracle"].any()))
+                               bool(sel["oracle"].any()), hashes)
     return out
 
 
@@ -244,20 +249,27 @@ def unpaired_flip_test(a: np.ndarray, clusters_a: np.ndarray, b: np.ndarray,
     return {"diff": diff, "ci_low": lo, "ci_high": hi, "p": min(1.0, p), "test": test}
 
 
+def _hashes(o: Outcomes) -> np.ndarray:
+    return o.case_hashes if o.case_hashes is not None else np.full(o.n, None, dtype=object)
+
+
 def compare_pair(x: Outcomes, y: Outcomes, seed: int = 0) -> dict[str, object]:
     """The test of one pair before Holm's adjustment (fields of :class:`PairTest` but ``p_holm``).
 
-    Paired on the cases both explained when their case-cache keys agree (or both runs are the
-    same run); unpaired otherwise.
+    Paired on the cases both explained: within one run by case id, across runs on equal
+    content hashes; unpaired when two runs share no case's content.
     """
-    same_cases = (x.run_id == y.run_id) or (x.case_key is not None and x.case_key == y.case_key)
     lo, hi = sorted((x.explainer, y.explainer))
     rng = np.random.default_rng(seed_for("ranking", x.generator, lo, hi, base=seed))
+    if x.run_id == y.run_id:
+        _, ix, iy = np.intersect1d(x.case_ids, y.case_ids, assume_unique=True, return_indices=True)
+    else:
+        ix, iy = aligned(x.case_ids, _hashes(x), y.case_ids, _hashes(y))
+    same_cases = ix.size > 0
     if same_cases:
-        shared, ix, iy = np.intersect1d(x.case_ids, y.case_ids, assume_unique=True, return_indices=True)
         fa, fb, cl = x.flips[ix], y.flips[iy], x.clusters[ix]
         t = paired_flip_test(fa, fb, cl, rng)
-        n, nc = int(shared.size), int(np.unique(cl).size)
+        n, nc = int(ix.size), int(np.unique(cl).size)
         ra = float(fa.mean()) if n else math.nan
         rb = float(fb.mean()) if n else math.nan
     else:
@@ -416,7 +428,7 @@ def rank_runs(runs: list, generators: list[str], *, alpha: float = ALPHA,
     for g in generators:
         merged: dict[str, Outcomes] = {}
         for r, names in by_run.values():
-            got = outcomes(r.records, g, run_id=str(r.folder), case_key=r.case_key(g), k=k)
+            got = outcomes(r.records, g, run_id=str(r.folder), k=k)
             merged.update({e: o for e, o in got.items() if e in names})
         out[g] = rank(merged, g, alpha=alpha, seed=seed)
     return out

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
+
 from explbench.api import registry
 from explbench.api import Task
+from explbench.api.generator import Generator
+from explbench.generators.common import code_version
 from explbench.core.cases import Case, cache_key, load_cases, save_cases
 from explbench.run.identity import TaskIdentity, task_identity
 from explbench.core.segmentation import Segmentation
@@ -19,16 +24,24 @@ from explbench.run.prepare import Log, RunError
 def generator_identity(gen: object, task: Task) -> dict:
     """Everything that determines a generator's cases: its resolved configuration, defaults
     included (and, where it has one, the configuration it resolves against the task), plus its
-    ``version``. Part of the case-cache key, so changing a default never reuses stale cases."""
-    import dataclasses
-
-    ident = {"params": gen.get_params() if hasattr(gen, "get_params") else dict(vars(gen)),
-             "version": getattr(gen, "version", None)}
+    ``version`` and its :func:`source_hash`. The case-cache key, so changing a default or the
+    code never reuses stale cases."""
+    ident = {"params": gen.get_params(), "version": str(gen.version), "source": source_hash(gen)}
     resolve = getattr(gen, "config", None)
     if callable(resolve):
         cfg = resolve(task)
         ident["resolved"] = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
     return ident
+
+
+def source_hash(gen: Generator) -> str:
+    """Hash of a generator's module and its declared ``shared_sources``: a cache detail.
+
+    It keys the case cache, so that edited generator code never serves cases made by the old
+    code; pairing and compatibility never read it (they read content hashes and ``version``).
+    """
+    cls = type(gen)
+    return code_version(inspect.getfile(cls), *cls.shared_sources)
 
 
 def _load_cases_file(path: Path, log: Log) -> tuple[list[Case], dict] | None:
@@ -109,7 +122,8 @@ def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progres
         if store is not None and not identity.uncacheable and not store.case_file(key).exists():
             store.keep_case_file(cached, key)
         all_cases[name] = cases
-        info[name] = {"cache_key": key, "n_cases": len(cases), "stats": stats, "from": parents,
+        info[name] = {"version": str(gen.version), "cache_key": key, "n_cases": len(cases),
+                      "stats": stats, "from": parents,
                       "file": f"cases/{key}.npz" if store is not None else None,
                       "cached": not identity.uncacheable}
     return all_cases, info

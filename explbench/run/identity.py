@@ -1,13 +1,14 @@
-"""What a task's cases depend on: its model and its data, as content hashes.
+"""The one run identity: what a run's cases and numbers depend on, computed, recorded once.
 
-The case cache is keyed by them, so a changed model or changed data never reuses cases made
-for the old one. A task that declares ``model_hash()`` and ``data_version()`` is trusted. For
-one that does not (``Task.model_hash`` returns ``"none"`` by default, and ``data_version``
-defaults to the class's ``version``), the harness computes them: the model from its
-classifier's ``state_dict`` (names, dtypes, shapes and bytes of every tensor), the data from a
-few excerpts (their audio, labels and song seeds). When the model cannot be hashed (a
-classifier without a state_dict or without any tensor in it) the cases are not cached, and
-the run says why.
+The model is identified by a hash of its classifier's ``state_dict`` (names, dtypes, shapes and
+bytes of every tensor), the data by the task's data version and a hash of a few excerpts
+(their audio, labels and song seeds). What a task *declares* (``model_hash()``,
+``data_version()``) is recorded beside the computed values and never replaces them, except for
+a classifier without tensors, whose declared ``model_hash()`` is all there is; without one its
+cases are not cached and its runs are not comparable, and the run says why.
+
+:func:`run_identity` adds the task parameters, sample rate, domain and batch size; the runner
+writes it once into ``provenance.json["identity"]``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: excerpts hashed to identify a task's data when it declares no data_version
+from explbench.api.task import Task
+
+#: the identity keys that must agree for two runs to be compared, and for a run to be resumed
+IDENTITY_KEYS = ("task", "task_version", "model", "data", "task_params", "sample_rate",
+                 "domain_shape", "domain_axes")
+#: excerpts hashed to identify a task's data
 DATA_PROBE_EXCERPTS = 3
 
 
@@ -35,6 +41,8 @@ class TaskIdentity:
         Where each came from, e.g. "model_hash()" or "state_dict".
     uncacheable : str or None
         Why cases cannot be cached (None when they can).
+    declared : str or None
+        The task's own ``model_hash()``, when it declares one.
     """
 
     model: str | None
@@ -42,15 +50,15 @@ class TaskIdentity:
     model_source: str
     data_source: str
     uncacheable: str | None = None
+    declared: str | None = None
 
     def to_dict(self) -> dict:
         return {"model": self.model, "data": self.data, "model_source": self.model_source,
-                "data_source": self.data_source, "uncacheable": self.uncacheable}
+                "data_source": self.data_source, "uncacheable": self.uncacheable,
+                "declared": self.declared}
 
 
 def _declares(task: object, method: str) -> bool:
-    from explbench.api.task import Task
-
     return getattr(type(task), method, None) is not getattr(Task, method, None)
 
 
@@ -88,22 +96,56 @@ def excerpt_hash(task: object, split: str, n: int = DATA_PROBE_EXCERPTS) -> str:
 
 
 def task_identity(task: object, split: str) -> TaskIdentity:
-    """The identity of ``task``'s model and of its data on ``split``."""
+    """The identity of ``task``'s model and of its data on ``split``, computed.
+
+    The model: a hash of its classifier's ``state_dict`` whenever it has one (a declared
+    ``model_hash()`` is recorded beside it, never in its place); a declared ``model_hash()``
+    only for a classifier without tensors. The data: the declared ``data_version()`` (or the
+    task's ``version``) joined with a hash of the first excerpts, so a changed renderer or a
+    rewritten audio file gives another identity. Placeholders ("none", "") never stand for an
+    identity.
+    """
     declared = str(task.model_hash()) if _declares(task, "model_hash") else "none"  # type: ignore[attr-defined]
+    declared_ok = bool(declared) and declared.lower() != "none"
     uncacheable = None
-    if declared and declared.lower() != "none":
+    model = state_dict_hash(task.classifier())  # type: ignore[attr-defined]
+    model_source = "state_dict"
+    if model is None and declared_ok:
         model, model_source = declared, "model_hash()"
-    else:
-        model = state_dict_hash(task.classifier())  # type: ignore[attr-defined]
-        model_source = "state_dict"
-        if model is None:
-            uncacheable = (f"task {getattr(task, 'name', '?')!r} declares no model_hash() and its "
-                           "classifier has no state_dict to hash, so cases made for one model "
-                           "could be served to another; they are generated for this run only "
-                           "(define model_hash() to cache them)")
-    if _declares(task, "data_version"):
-        data, data_source = str(task.data_version()), "data_version()"  # type: ignore[attr-defined]
-    else:
-        data = f"{getattr(task, 'version', '?')}+excerpts-{excerpt_hash(task, split)}"
-        data_source = f"hash of {DATA_PROBE_EXCERPTS} excerpts"
-    return TaskIdentity(model, data, model_source, data_source, uncacheable)
+    elif model is None:
+        model_source = "none"
+        uncacheable = (f"task {getattr(task, 'name', '?')!r} declares no model_hash() and its "
+                       "classifier has no state_dict to hash, so cases made for one model "
+                       "could be served to another, and its runs cannot be compared with other "
+                       "runs; they are generated for this run only (define model_hash() to "
+                       "cache and compare them)")
+    version = str(task.data_version()) if _declares(task, "data_version") else str(getattr(task, "version", "?"))  # type: ignore[attr-defined]
+    data = f"{version}+excerpts-{excerpt_hash(task, split)}"
+    data_source = (("data_version()" if _declares(task, "data_version") else "version")
+                   + f" and a hash of {DATA_PROBE_EXCERPTS} excerpts")
+    return TaskIdentity(model, data, model_source, data_source, uncacheable,
+                        declared if declared_ok else None)
+
+
+def run_identity(task: object, identity: TaskIdentity, task_params: dict, batch_size: int | None,
+                 domain_axes: tuple[str, ...] | None) -> dict:
+    """The one record of what a run computed on, written once into ``provenance.json``.
+
+    Compatibility (:mod:`explbench.results.compat`), resume, the sanity check and the report
+    read this record, and nothing else, for the model, the data and the domain.
+
+    Returns
+    -------
+    dict
+        ``task``, ``task_version``, ``model`` (computed hash, None when none can be computed),
+        ``model_declared``, ``model_source``, ``data``, ``task_params``, ``sample_rate`` (Hz),
+        ``domain_shape``, ``domain_axes`` and ``batch_size``.
+    """
+    return {"task": str(getattr(task, "name", "?")), "task_version": str(getattr(task, "version", "?")),
+            "model": identity.model, "model_declared": identity.declared,
+            "model_source": identity.model_source, "data": identity.data,
+            "task_params": {str(k): v for k, v in sorted(dict(task_params).items())},
+            "sample_rate": int(getattr(task, "sample_rate", 0) or 0),
+            "domain_shape": [int(s) for s in getattr(task, "domain_shape", ())],
+            "domain_axes": None if domain_axes is None else list(domain_axes),
+            "batch_size": None if batch_size is None else int(batch_size)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Iterable
+from explbench.api import registry
 from explbench.api.task import HOOKS, axis_order, has_hook
 
 
@@ -26,23 +27,8 @@ class Requirements:
     why: str = ""
 
 
-#: the shipped generators' needs, used when a generator class does not declare
-#: ``requires_hooks`` / ``axis_orders`` itself
-GENERATOR_REQUIREMENTS: dict[str, Requirements] = {
-    "cw-spectrogram": Requirements(("magnitude", "magnitude_to_domain"), None,
-                                   "it perturbs the |STFT| magnitude and maps it into the domain"),
-    "cw-waveform": Requirements((), None, "it perturbs the waveform through to_domain"),
-    "planted": Requirements(("band_frequencies",), (("frequency", "time"),),
-                            "it draws harmonic strokes at the frequency rows' frequencies into a "
-                            "bands x frames domain"),
-    "localized": Requirements((), None, "it restricts its parents' perturbations"),
-}
-
-
 def _lookup(kind: str, name_or_obj: Any) -> tuple[str, Any]:
     """(name, class or object) of a generator or explainer given by name, class or instance."""
-    from explbench.api import registry
-
     if isinstance(name_or_obj, str):
         reg = registry.generators if kind == "generator" else registry.explainers
         return name_or_obj, reg.get(name_or_obj)
@@ -51,18 +37,11 @@ def _lookup(kind: str, name_or_obj: Any) -> tuple[str, Any]:
 
 
 def requirements(generator: Any) -> Requirements:
-    """What a generator (registered name, class or instance) needs from a task.
-
-    A generator declares it with class attributes ``requires_hooks`` (tuple of hook names) and
-    ``axis_orders`` (tuple of axis-kind tuples, or None for any); the shipped generators'
-    needs are in :data:`GENERATOR_REQUIREMENTS` too.
-    """
-    name, obj = _lookup("generator", generator)
-    declared = getattr(obj, "requires_hooks", None)
-    base = GENERATOR_REQUIREMENTS.get(name, Requirements())
-    if declared is None:
-        return base
-    return Requirements(tuple(declared), getattr(obj, "axis_orders", base.axis_orders), base.why)
+    """What a generator (registered name, class or instance) needs from a task: its declared
+    ``requires_hooks``, ``axis_orders`` and ``requirement_text``
+    (:class:`explbench.api.generator.Generator`)."""
+    _, obj = _lookup("generator", generator)
+    return Requirements(tuple(obj.requires_hooks), obj.axis_orders, obj.requirement_text)
 
 
 def required_hooks(generator: Any) -> list[str]:

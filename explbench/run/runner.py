@@ -26,6 +26,9 @@ from explbench.store.provenance import provenance
 from explbench.run.suite import SuiteConfig, _generator_order
 from explbench.protocol.unit import (evaluate_unit,
                             params_of)
+from explbench.api.metric import HEADLINE_K
+from explbench.run.manifest import MANIFEST_FILE, build_manifest
+from explbench.run.identity import IDENTITY_KEYS, run_identity
 from explbench.run.prepare import Log, Prepared, RunError, prepare
 from explbench.run.case_cache import build_cases, power_statement
 from explbench.run.loop import WorkerSpec, _context_or_error, _units_elsewhere, choose_batch_size, make_scorer, pending_units, resolve_timeout, unit_state, write_unit
@@ -128,31 +131,33 @@ def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: 
             raise ValueError(f"{store.folder} was started with a different configuration; resume it "
                              f"without changing the suite, or start a new run with --out")
         rid = stored.get("run_id") or run_id(config)
-        if not (store.folder / "provenance.json").exists():  # a run stopped while it was created
-            log(f"note: {store.folder} has no provenance.json; writing it again")
-            store.write_json("provenance.json", _new_provenance(prep))
-        prov = store.read_json("provenance.json")
-        was = (prov.get("task") or {}).get("model_identity") or (prov.get("task") or {}).get("model_hash")
-        now = prep.identity.model
-        if was and now and was != now and was != "none":
-            raise RunError(f"the model of task {config.task!r} changed since {store.folder} was "
-                           f"started (model hash {was} then, {now} now); resuming would mix two "
-                           f"models. Restore the old weights, or start a new run with --out")
+        prov = store.read_json("provenance.json") if (store.folder / "provenance.json").exists() else {}
+        recorded = prov.get("identity") or {}
+        choice, source = _resumed_batch_size(recorded, batch_size, store.folder, prep)
+        if not recorded:  # a run stopped while it was created, or written before identities
+            log(f"note: {store.folder} has no run identity; writing it again")
+            prov = {**_new_provenance(prep, int(choice)), **{k: v for k, v in prov.items() if k != "identity"}}
+            prov["identity"] = _new_provenance(prep, int(choice))["identity"]
+            store.write_json("provenance.json", prov)
+        _check_same_identity(prov["identity"], prep, int(choice), store.folder)
         entry = _plugins_entry(store, plugins, stored.get("plugins") or [])
         if entry != (stored.get("plugins") or []):
             store.write_json("config.json", {**stored, "plugins": entry})
         store.repair(log)
     else:
         rid = run_id(config)
+        choice, source = choose_batch_size(prep, batch_size)
         store.create({"run_id": rid, "suite": config.to_dict(),
-                      "plugins": _plugins_entry(store, plugins, [])}, _new_provenance(prep))
+                      "plugins": _plugins_entry(store, plugins, [])}, _new_provenance(prep, int(choice)))
 
-    choice, source = choose_batch_size(prep, batch_size)
     bs = int(choice)
     scorer = make_scorer(prep, bs, log)
     cases_by_gen, info = build_cases(config, prep.task, prep.segments, progress=progress, log=log,
                                      store=store, identity=prep.identity)
     store.write_json("cases.json", info)
+    ident = store.read_json("provenance.json")["identity"]
+    store.write_json(MANIFEST_FILE, build_manifest({k: v for k, v in ident.items() if k != "batch_size"},
+                                                   cases_by_gen, info))
     cases = [c for name in _generator_order(config.generators) for c in cases_by_gen[name]]
     if not cases:
         raise RunError(f"no generator produced a case, so there is nothing to explain (generation "
@@ -214,13 +219,42 @@ def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: 
     return result
 
 
-def _new_provenance(prep: Prepared) -> dict:
+def _new_provenance(prep: Prepared, batch_size: int) -> dict:
     prov = provenance(prep.task, prep.config.to_dict())
     if prep.left_out:
         prov["left_out"] = dict(prep.left_out)
-    prov["task"]["model_identity"] = prep.identity.model
+    prov["identity"] = run_identity(prep.task, prep.identity, prep.config.task_params, batch_size,
+                                    tuple(prep.task.domain_axes) or None)
     prov["task"]["identity"] = prep.identity.to_dict()
+    # explainers read it from ExplainContext (adaptive sampling settles this top-k set); what
+    # they were told is part of what the run did
+    prov["headline_k"] = HEADLINE_K
     return prov
+
+
+def _resumed_batch_size(recorded: dict, asked: int | None, folder: Path, prep: Prepared) -> tuple[int, str]:
+    """A resume computes with the batch size the run started with (a forward's rounding can
+    depend on it), so that one run never mixes two; asking for another is refused."""
+    was = recorded.get("batch_size")
+    if was is None:
+        return choose_batch_size(prep, asked)
+    if asked is not None and int(asked) != int(was):
+        raise RunError(f"{folder} was started with batch size {was}; a resume computes with the "
+                       f"same one so that the run does not mix two. Drop --batch-size {asked}, or "
+                       f"start a new run with --out")
+    return int(was), "recorded"
+
+
+def _check_same_identity(recorded: dict, prep: Prepared, batch_size: int, folder: Path) -> None:
+    """Refuse a resume whose model, data, task parameters or domain changed."""
+    now = run_identity(prep.task, prep.identity, prep.config.task_params, batch_size,
+                       tuple(prep.task.domain_axes) or None)
+    changed = [f"{k} {recorded.get(k)!r} then, {now[k]!r} now" for k in IDENTITY_KEYS
+               if recorded.get(k) != now[k]]
+    if changed:
+        raise RunError(f"the task {prep.config.task!r} changed since {folder} was started ("
+                       + "; ".join(changed) + "); resuming would mix two. Restore it, or start a "
+                       "new run with --out")
 
 
 def _now() -> str:

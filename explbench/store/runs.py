@@ -78,11 +78,6 @@ class Run:
     def explainers(self) -> list[str]:
         return sorted(self.metrics["explainer"].dropna().astype(str).unique())
 
-    def case_key(self, generator: str) -> str | None:
-        """The content-addressed cache key of a generator's cases (same key = same cases)."""
-        key = (self.cases.get(generator) or {}).get("cache_key")
-        return None if key is None else str(key)
-
     def costs(self, explainer: str, what: str) -> np.ndarray:
         """``seconds`` or ``queries`` of the explainer's successful explanations, shape (n,)."""
         r = self.records

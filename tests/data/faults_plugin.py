@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from explbench import Excerpt, Explainer, Explanation, Task, register_explainer, register_generator, register_task
+from explbench import (Excerpt, Explainer, Explanation, Generator, Task, register_explainer,
+                       register_generator, register_task)
 from explbench.core.cases import Case
 from explbench.core.segmentation import grid
 
@@ -83,15 +84,12 @@ class ToyTask(Task):
 
 
 @register_generator("toy-lift")
-class ToyLift:
+class ToyLift(Generator):
     """Cases made by moving the one segment whose change flips the decision."""
 
     def __init__(self, lift: float = 3.0, claim: bool = True) -> None:
         self.lift = lift
         self.claim = claim
-
-    def get_params(self) -> dict:
-        return {"lift": self.lift, "claim": self.claim}
 
     def generate(self, task, segments, n, seed, *, split="test", progress=True, per_cluster=1):
         clf = task.classifier()
