@@ -20,6 +20,7 @@ import torch
 from scipy.special import ndtr
 from scipy.stats import norm
 
+from explbench.api.seeding import draw_seed, local_seed  # noqa: F401 - the explainers' import
 from explbench.core import content as baselines
 
 
@@ -68,31 +69,6 @@ def sized(n: int, budget: int | None, extra: int = 0, what: str = "samples") -> 
             f"queries plus at least one of its {what}"
         )
     return m
-
-
-def draw_seed(rng: np.random.Generator) -> int:
-    """One seed for a global generator, drawn from ``rng`` (what :func:`local_seed` draws)."""
-    return int(rng.integers(0, 2**31 - 1))
-
-
-@contextlib.contextmanager
-def local_seed(rng: np.random.Generator | int) -> Iterator[None]:
-    """Seed numpy's and torch's *global* generators from ``rng``; restore them on exit.
-
-    For libraries (shap, captum) that only draw from the global generators. ``rng`` is a
-    Generator (one integer is drawn from it: :func:`draw_seed`) or such an integer, to
-    re-enter the same global state several times. Not thread-safe across threads sharing the
-    global state, as any use of the global generators is.
-    """
-    seed = draw_seed(rng) if isinstance(rng, np.random.Generator) else int(rng)
-    np_state = np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            np.random.set_state(np_state)
 
 
 @contextlib.contextmanager

@@ -21,9 +21,10 @@ from explbench.api.explainer import (EXPLAIN_KEYWORDS, AudioContext, ContractErr
 from explbench.api.model_access import BudgetExceeded, ModelAccess, forward_batched, one_torch_thread
 from explbench.api.generator import Generator
 from explbench.api.metric import Direction, Metric, MetricValue, Scores
+from explbench.api.seeding import draw_seed, local_seed
 from explbench.api.task import Excerpt, Task
 
 __all__ = ["AudioContext", "BudgetExceeded", "ContractError", "EXPLAIN_KEYWORDS", "Excerpt",
            "ExplainContext", "Explainer", "Explanation", "Generator", "Direction", "Metric", "MetricValue",
            "ModelAccess", "Scores", "Task", "call_explain",
-           "forward_batched", "one_torch_thread", "signature_problem"]
+           "draw_seed", "forward_batched", "local_seed", "one_torch_thread", "signature_problem"]

@@ -23,8 +23,9 @@ KINDS = ("tasks", "explainers", "generators", "metrics")
 
 
 #: modules whose ``add_parsers(subparsers)`` adds further subcommands
-SUBCOMMAND_MODULES = ("explbench.cli.models", "explbench.cli.run", "explbench.cli.results",
-                      "explbench.cli.sanity", "explbench.cli.tasks")
+SUBCOMMAND_MODULES = ("explbench.cli.models", "explbench.cli.run", "explbench.cli.cases",
+                      "explbench.cli.results", "explbench.cli.submit", "explbench.cli.sanity",
+                      "explbench.cli.tasks")
 
 
 def _describe(kind: str, entry: registry.Entry) -> str:

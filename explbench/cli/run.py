@@ -7,6 +7,7 @@ import hashlib
 import sys
 from pathlib import Path
 from explbench.api import registry
+from explbench.run.case_pack import load_pack
 from explbench.cli.common import RunFilesError, _load_plugins, _split, _task_params, command_name, fs_message
 
 
@@ -100,6 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     log(f"run folder: {out}")
     me = command_name()
+    pack = load_pack(args.cases) if args.cases else None
     executor = None
     if args.executor != "local" or args.workers is not None or args.scheduler:
         from explbench.run.executors import get_executor
@@ -110,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          progress=not args.quiet, log=log, batch_size=args.batch_size,
                          timeout=args.timeout if args.resume else None,  # else in the suite
                          retry_failed=args.retry_failed, plugins=plugins,
-                         executor=executor)
+                         executor=executor, cases=pack)
     except KeyboardInterrupt:
         if RunStore(out).exists():
             log(f"\nstopped; every finished explanation is kept. Continue with:\n"
@@ -177,6 +179,9 @@ def add_run_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=None, help="worker processes (processes, dask)")
     s.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="dask: a running scheduler, e.g. tcp://HOST:8786")
+    s.add_argument("--cases", default=None, metavar="PACK",
+                   help="run on exactly the cases of a pack ('explbench cases export'), every "
+                        "case checked against its manifest, instead of generating them")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_run)
 

@@ -115,6 +115,8 @@ class UnitState:
         Hz, for listenable explanations.
     log : callable
         Where notes go (e.g. that a time limit cannot be enforced).
+    task_name : str
+        For messages that blame the task.
     """
 
     scorer: Any
@@ -125,6 +127,7 @@ class UnitState:
     classes: tuple[str, ...]
     sample_rate: int
     log: Callable[[str], None] = field(default=print, repr=False)
+    task_name: str = ""
 
 
 def case_context(state: UnitState, case: Any) -> Any:

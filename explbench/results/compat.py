@@ -4,8 +4,8 @@ Two runs share a leaderboard only when their *protocol configuration* is identic
 
 - from the suite (:func:`protocol_key`): task, segmentation, content type, budget, split,
   agnostic-fidelity sample count, the aggregation of dense maps, the per-explanation timeout
-  (a unit that times out fails, and a failure counts as no flip), every generator's settings,
-  and the settings of each explainer (compared only for explainers both runs hold);
+  (a unit that times out fails, and a failure counts as no flip), the settings of each
+  generator and each explainer (compared only for those both runs hold);
 - from the run identity (``provenance.json["identity"]``, :func:`explbench.run.identity.run_identity`):
   task version, the *computed* model and data hashes, the task parameters, sample rate and
   domain. A model that cannot be identified ("none") matches no other run;
@@ -95,15 +95,19 @@ def show(value: object) -> str:
 def config_differences(a: _RunLike, b: _RunLike) -> list[str]:
     """``"key: value-in-a vs value-in-b"`` for every protocol key on which two runs differ.
 
-    Explainer settings are compared only for explainers both runs hold. A model that cannot be
+    Explainer and generator settings are compared only for explainers and generators both runs
+    hold (a run of some of a suite's generators joins a board on those). A model that cannot be
     identified differs from every other run's, itself included.
     """
     ca = protocol_config(a.suite, a.provenance, a.cases)
     cb = protocol_config(b.suite, b.provenance, b.cases)
     shared = set(a.suite.get("explainers") or []) & set(b.suite.get("explainers") or [])
+    gens = set(a.suite.get("generators") or {}) & set(b.suite.get("generators") or {})
     out = []
     for key in sorted(set(ca) | set(cb)):
         if key.startswith("explainer.") and key.split(".")[1] not in shared:
+            continue
+        if key.startswith("generator.") and key.split(".")[1] not in gens:
             continue
         va, vb = ca.get(key), cb.get(key)
         if va != vb or (key == "identity.model" and va == UNIDENTIFIED and a is not b):

@@ -18,6 +18,7 @@ from explbench.store.run_store import RunStore
 from explbench.store.provenance import cache_dir
 from explbench.run.suite import SuiteConfig, _generator_order
 from explbench.run.suite_files import accepts_per_cluster, generator_kwargs
+from explbench.run.case_pack import Pack
 from explbench.run.prepare import Log, RunError
 
 
@@ -54,7 +55,8 @@ def _load_cases_file(path: Path, log: Log) -> tuple[list[Case], dict] | None:
 
 def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progress: bool = True,
                 log: Log = print, *, store: RunStore | None = None,
-                identity: TaskIdentity | None = None) -> tuple[dict[str, list[Case]], dict[str, dict]]:
+                identity: TaskIdentity | None = None,
+                pack: Pack | None = None) -> tuple[dict[str, list[Case]], dict[str, dict]]:
     """Cases of every generator in the suite, from the content-addressed cache when present.
 
     The cache key covers the task's model and data (:func:`explbench.run.identity.task_identity`).
@@ -62,8 +64,14 @@ def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progres
     (``RUN/cases/<key>.npz``), and a case file already there is what the run uses. A task whose
     model cannot be identified gets no cache: its cases are made for the run and kept only in
     the run folder.
+
+    With ``pack`` (:func:`explbench.run.case_pack.load_pack`, every hash already verified), the
+    cases of every generator are the pack's and nothing is generated; the pack must hold every
+    generator of the suite, at the generator's version, made for this task's model.
     """
     identity = identity or task_identity(task, config.split)
+    if pack is not None:
+        check_pack(pack, config, identity)
     if identity.uncacheable:
         log(f"note: {identity.uncacheable}")
     all_cases: dict[str, list[Case]] = {}
@@ -94,6 +102,9 @@ def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progres
         if store is not None and store.case_file(key).exists():
             loaded = _load_cases_file(store.case_file(key), log)
             where = "the run folder"
+        if pack is not None:
+            loaded = (pack.cases.get(name, []), {"from_pack": str(pack.path)})
+            where = f"the pack {pack.path.name}"
         if loaded is None and not identity.uncacheable and cached.exists():
             loaded = _load_cases_file(cached, log)
             where = f"the cache ({cached.name})"
@@ -119,14 +130,42 @@ def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progres
                 save_cases(target, cases, stats)
             log(f"{name}: {len(cases)} cases generated" + (" — no successful case; the run goes on "
                 "with none for it" if not cases else ""))
-        if store is not None and not identity.uncacheable and not store.case_file(key).exists():
-            store.keep_case_file(cached, key)
+        if store is not None and not store.case_file(key).exists():
+            if pack is not None:
+                save_cases(store.case_file(key), cases, stats)
+            elif not identity.uncacheable:
+                store.keep_case_file(cached, key)
         all_cases[name] = cases
         info[name] = {"version": str(gen.version), "cache_key": key, "n_cases": len(cases),
                       "stats": stats, "from": parents,
                       "file": f"cases/{key}.npz" if store is not None else None,
                       "cached": not identity.uncacheable}
     return all_cases, info
+
+
+def check_pack(pack: Pack, config: SuiteConfig, identity: TaskIdentity) -> None:
+    """Refuse a pack that does not fit the suite: a generator it lacks or holds at another
+    version, or cases made for another task or model."""
+    made_for = pack.manifest.get("task") or {}
+    if made_for.get("task") not in (None, config.task):
+        raise RunError(f"the pack {pack.path} holds cases of task {made_for.get('task')!r}, not "
+                       f"{config.task!r}; run it with --task {made_for.get('task')}")
+    if made_for.get("model") and identity.model and made_for["model"] != identity.model:
+        raise RunError(f"the pack {pack.path} was made for model {made_for['model']}, but this "
+                       f"task's model is {identity.model}: its cases would not flip this model. "
+                       f"Use the weights the pack was made with, or regenerate the cases")
+    have = pack.manifest.get("generators") or {}
+    for name in config.generators:
+        if name not in have:
+            raise RunError(f"the pack {pack.path} holds no cases of generator {name!r} (it holds "
+                           f"{', '.join(sorted(have)) or 'none'}); drop it with --generators or use "
+                           f"a pack of the whole suite")
+        want = str(registry.generators.get(name).version)
+        if str(have[name].get("version")) != want:
+            raise RunError(f"the pack {pack.path} holds {name!r} cases of version "
+                           f"{have[name].get('version')}; this explbench makes version {want}, so "
+                           f"they are another case set. Use a pack of version {want}, or the "
+                           f"explbench release that made the pack")
 
 
 def power_statement(cases_by_gen: dict[str, list[Case]], discordance: float) -> tuple[dict, str | None]:

@@ -52,7 +52,7 @@ def unit_state(prep: Prepared, scorer: object, timeout: float | None, log: Log =
     """What :func:`explbench.protocol.unit.evaluate_unit` needs (``timeout``: seconds, None = none)."""
     return UnitState(scorer=scorer, explainers=prep.explainers, budget=prep.config.budget,
                      seed=prep.config.seed, timeout=timeout, classes=tuple(prep.task.classes),
-                     sample_rate=int(prep.task.sample_rate), log=log)
+                     sample_rate=int(prep.task.sample_rate), log=log, task_name=prep.config.task)
 
 
 def resolve_timeout(config: SuiteConfig, override: float | None = None) -> float | None:
@@ -135,7 +135,7 @@ def worker_work(state: UnitState, chunk: list[tuple[Case, str]]) -> list[list[tu
     ctx_of: tuple[str, object] | None = None
     for case, name in chunk:
         if ctx_of is None or ctx_of[0] != case.case_id:
-            ctx_of = (case.case_id, case_context(state, case))
+            ctx_of = (case.case_id, _context_or_error(state, case, state.task_name))
         out.append(evaluate_unit(state, case, name, ctx_of[1]))
     return out
 

@@ -27,6 +27,7 @@ from explbench.run.suite import SuiteConfig, _generator_order
 from explbench.protocol.unit import (evaluate_unit,
                             params_of)
 from explbench.api.metric import HEADLINE_K
+from explbench.run.case_pack import Pack
 from explbench.run.manifest import MANIFEST_FILE, build_manifest
 from explbench.run.identity import IDENTITY_KEYS, run_identity
 from explbench.run.prepare import Log, Prepared, RunError, prepare
@@ -69,7 +70,8 @@ def _plugins_entry(store: RunStore, plugins: Iterable[str | Path], previous: lis
 def execute(config: SuiteConfig, out: Path, *, resume: bool = False, device: str = "cpu",
             progress: bool = True, log: Log = print, batch_size: int | None = None,
             timeout: float | None = None, retry_failed: bool = False,
-            plugins: Iterable[str | Path] = (), executor: object | None = None) -> RunResult:
+            plugins: Iterable[str | Path] = (), executor: object | None = None,
+            cases: Pack | None = None) -> RunResult:
     """Run (or resume) a suite into ``out`` and write its metric tables.
 
     Everything is checked before anything is written (:func:`prepare`); the run folder is then
@@ -92,6 +94,9 @@ def execute(config: SuiteConfig, out: Path, *, resume: bool = False, device: str
     plugins : paths
         Plug-in files loaded for this run; copied into ``RUN/plugins`` and listed in
         ``config.json`` so that a resume loads them again.
+    cases : Pack, optional
+        Run on exactly these cases (:func:`explbench.run.case_pack.load_pack`, verified against
+        its manifest) instead of generating them.
     executor : explbench.run.executors.Executor, optional
         Where units are computed (default: here, one after the other). This process stays the
         one writer; results are keyed by unit, so the executor never changes ``metrics.csv``.
@@ -113,7 +118,7 @@ def execute(config: SuiteConfig, out: Path, *, resume: bool = False, device: str
             return _execute_locked(prep, store, resume=resume, progress=progress, log=log,
                                    batch_size=batch_size, timeout=timeout,
                                    retry_failed=retry_failed, plugins=list(plugins),
-                                   executor=executor)
+                                   executor=executor, pack=cases)
     finally:
         if created and out.is_dir() and not store.exists():
             import shutil
@@ -123,7 +128,8 @@ def execute(config: SuiteConfig, out: Path, *, resume: bool = False, device: str
 
 def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: bool, log: Log,
                     batch_size: int | None, timeout: float | None, retry_failed: bool,
-                    plugins: list, executor: object | None = None) -> RunResult:
+                    plugins: list, executor: object | None = None,
+                    pack: Pack | None = None) -> RunResult:
     config = prep.config
     if resume:
         stored = store.config()
@@ -153,7 +159,7 @@ def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: 
     bs = int(choice)
     scorer = make_scorer(prep, bs, log)
     cases_by_gen, info = build_cases(config, prep.task, prep.segments, progress=progress, log=log,
-                                     store=store, identity=prep.identity)
+                                     store=store, identity=prep.identity, pack=pack)
     store.write_json("cases.json", info)
     ident = store.read_json("provenance.json")["identity"]
     store.write_json(MANIFEST_FILE, build_manifest({k: v for k, v in ident.items() if k != "batch_size"},
@@ -174,6 +180,8 @@ def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: 
     if not resume or "explainers" not in prov:  # (a first session may have stopped before this)
         if hasattr(choice, "to_dict"):
             prov["batch_choice"] = choice.to_dict()  # how it was chosen, and the rates behind it
+        if pack is not None:
+            prov["case_pack"] = {"file": str(pack.path), "digest": pack.manifest.get("digest")}
         prov.update(batch_size=bs, batch_size_source=source, timeout=seconds,
                     explainers={n: params_of(e) for n, e in prep.explainers.items()},
                     power={"n_by_generator": n_by, "discordance": config.power_discordance,
@@ -197,7 +205,7 @@ def _execute_locked(prep: Prepared, store: RunStore, *, resume: bool, progress: 
             ctx_of: tuple[str, object] | None = None
             for case, name in todo:
                 if ctx_of is None or ctx_of[0] != case.case_id:
-                    ctx_of = (case.case_id, _context_or_error(state, case, config.task))
+                    ctx_of = (case.case_id, _context_or_error(state, case, state.task_name))
                 bar.set_postfix_str(f"{name} on {case.case_id}")
                 write_unit(store, evaluate_unit(state, case, name, ctx_of[1]), state.sample_rate)
                 n_written += 1

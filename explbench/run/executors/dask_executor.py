@@ -125,6 +125,19 @@ class DaskExecutor(Executor):
                     self._client = None
                     raise ConnectionError(f"dask executor: the scheduler at {self.scheduler!r} has no workers; "
                                           f"start some with `dask worker {self.scheduler}`")
+                many = {a: int(w.get("nthreads", 1))
+                        for a, w in self._client.scheduler_info().get("workers", {}).items()
+                        if int(w.get("nthreads", 1)) != 1}
+                if many:
+                    self._client.close()
+                    self._client = None
+                    shown = ", ".join(f"{a} ({k} threads)" for a, k in sorted(many.items()))
+                    raise ConnectionError(
+                        f"dask executor: workers must run one thread each, and {shown} run more. "
+                        f"Two explanations in one worker process would share torch's thread "
+                        f"count and the plug-ins' seeding, and the run would no longer be "
+                        f"reproducible. Start workers with `dask worker {self.scheduler} "
+                        f"--nthreads 1 --nworkers N` (one process per core)")
                 self.workers = n
         return self._client
 
