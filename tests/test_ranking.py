@@ -181,12 +181,13 @@ def test_no_discordance_gives_no_difference():
     assert res.label("A") == "=1"
 
 
-def test_flip_at_reads_the_kth_entry():
-    assert ranking.flip_at([False, False, True], 3) is True
-    assert ranking.flip_at([True, True], 3) is False
-    assert ranking.flip_at(None, 3) is False
-    assert ranking.HEADLINE_K == 3
+def test_flips_at_reads_the_kth_entry_and_a_failure_flips_nothing():
+    from explbench.metrics.veracity import flips_at
 
+    rows = pd.DataFrame({"d": [3, 3, 3, 3], "status": ["ok", "ok", "ok", "failed"],
+                         "flip_at_k": [[False, False, True], [True, True], None, [True, True, True]]})
+    assert flips_at(rows, 3).tolist() == [True, False, False, False]
+    assert flips_at(rows, 1).tolist() == [False, True, False, False]
 
 def test_too_few_clusters_give_no_test_and_no_rank_difference():
     songs = [f"song{i // 4}" for i in range(N)]  # 4 songs of 4 excerpts: below MIN_CLUSTERS

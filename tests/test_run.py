@@ -195,3 +195,24 @@ def test_a_packed_unfinished_run_resumes_to_the_same_metrics(run_a, tmp_path):
     assert not (out / "records.jsonl.gz").exists()
     assert (out / "metrics.csv").read_bytes() == (run_a / "metrics.csv").read_bytes()
     assert len((out / "records.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_a_run_records_one_identity_and_a_resume_keeps_its_batch_size(run_a):
+    prov = json.loads((run_a / "provenance.json").read_text())
+    ident = prov["identity"]
+    assert ident["task"] == "svd-synth" and ident["model_source"] == "state_dict"
+    assert len(ident["model"]) == 16 and ident["model_declared"] == prov["task"]["model_hash"]
+    assert ident["data"].startswith(prov["task"]["data_version"] + "+excerpts-")
+    assert ident["sample_rate"] == 22050 and ident["domain_shape"] == [80, 115]
+    assert ident["batch_size"] == prov["batch_size"] and prov["headline_k"] == 3
+    manifest = json.loads((run_a / "manifest.json").read_text())
+    recs = [json.loads(line) for line in (run_a / "records.jsonl").read_text().splitlines()]
+    by_id = {c: h for g in manifest["generators"].values() for c, h in g["cases"].items()}
+    assert recs and all(r["case_hash"] == by_id[r["case_id"]] for r in recs)
+    other = 3 if ident["batch_size"] != 3 else 5
+    resume = [sys.executable, "-m", "explbench.cli", "run", "--resume", str(run_a), "--quiet"]
+    res = subprocess.run(resume + ["--batch-size", str(other)], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2 and f"started with batch size {ident['batch_size']}" in res.stderr
+    res = subprocess.run(resume, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((run_a / "provenance.json").read_text())["identity"] == ident

@@ -14,6 +14,27 @@ from explbench.metrics.records import adversarial_rows, bool_matrix, clusters_of
 from explbench.api.registry import register_metric
 
 
+def flip_matrix(rows: pd.DataFrame, column: str = "flip_at_k", count_failures: bool = True) -> np.ndarray:
+    """Per case and k, whether the label flipped: ``(n, d)`` floats in {0, 1}, column ``j`` is
+    k = j + 1. A failed explanation flips nothing (``count_failures``; False for reference
+    curves, which do not depend on the explainer). The one definition every FR(k) reads."""
+    d = width_of(rows)
+    cells = rows[column] if column in rows.columns else pd.Series([None] * len(rows))
+    flips = bool_matrix(cells, d)  # failed rows hold no list: no flip at any k
+    if count_failures and "status" in rows.columns:
+        flips[failed(rows)] = 0.0
+    return flips
+
+
+def flips_at(rows: pd.DataFrame, k: int) -> np.ndarray:
+    """``(n,)`` bool: flipped at ``k`` (:func:`flip_matrix`; False for a failed explanation, and
+    for a row whose list is shorter than k)."""
+    if rows.empty:
+        return np.zeros(0, dtype=bool)
+    m = flip_matrix(rows)
+    return m[:, k - 1].astype(bool) if m.shape[1] >= k else np.zeros(len(rows), dtype=bool)
+
+
 class _FlipCurve(Metric):
     """FR(k) for k = 1..d from a list-of-bool column; ``k`` of column ``j`` is ``j + 1``."""
 
@@ -33,11 +54,8 @@ class _FlipCurve(Metric):
             rows = rows[[isinstance(v, (list, tuple, np.ndarray)) for v in rows[self.column]]]
             if rows.empty:
                 return []
-        d = width_of(rows)
-        cells = rows[self.column] if self.column in rows.columns else pd.Series([None] * len(rows))
-        flips = bool_matrix(cells, d)  # failed rows hold no list: no flip at any k
-        if not self.reference:
-            flips[failed(rows)] = 0.0
+        flips = flip_matrix(rows, self.column, count_failures=not self.reference)
+        d = flips.shape[1]
         clusters = clusters_of(rows)
         return [Scores(self.name, j + 1, PROPORTION, flips[:, j], clusters) for j in range(d)]
 

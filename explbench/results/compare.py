@@ -33,7 +33,8 @@ from explbench.results.compat import config_differences
 from explbench.results.pairing import CaseMatch, join, match
 from explbench.metrics.records import has_truth, segment_set
 from explbench.metrics.localisation import hits
-from explbench.results.ranking import HEADLINE_K, flip_at, paired_flip_test, unpaired_flip_test
+from explbench.metrics.veracity import flips_at
+from explbench.results.ranking import HEADLINE_K, paired_flip_test, unpaired_flip_test
 from explbench.store.runs import Run, load_run
 from explbench.core.seeding import seed_for
 
@@ -142,9 +143,9 @@ def _ok(rows: pd.DataFrame) -> np.ndarray:
 
 
 def flips(rows: pd.DataFrame, k: int = HEADLINE_K) -> np.ndarray:
-    """``(n,)`` bool: label flipped at k (False for a failed explanation)."""
-    cells = rows["flip_at_k"] if "flip_at_k" in rows.columns else [None] * len(rows)
-    return np.array([bool(o) and flip_at(c, k) for o, c in zip(_ok(rows), cells)], dtype=bool)
+    """``(n,)`` bool: label flipped at k (False for a failed explanation;
+    :func:`explbench.metrics.veracity.flips_at`, the metrics' own definition)."""
+    return flips_at(rows, k)
 
 
 def positive_flips(rows: pd.DataFrame) -> np.ndarray:

@@ -38,6 +38,7 @@ from explbench.stats.tests import holm, mcnemar
 from explbench.core.seeding import seed_for
 
 from explbench.api.metric import HEADLINE_K
+from explbench.metrics.veracity import flips_at
 from explbench.results.pairing import HASH, aligned
 
 ALPHA = 0.05
@@ -86,13 +87,6 @@ class Outcomes:
         return float(self.flips.mean()) if self.n else math.nan
 
 
-def flip_at(cell: object, k: int) -> bool:
-    """The k-th entry of a ``flip_at_k`` list (k-1 index); False when missing or shorter."""
-    if isinstance(cell, (list, tuple, np.ndarray)) and len(cell) >= k:
-        return bool(cell[k - 1])
-    return False
-
-
 def outcomes(records: pd.DataFrame, generator: str, *, run_id: str = "",
              k: int = HEADLINE_K) -> dict[str, Outcomes]:
     """Per explainer, the headline outcomes on one generator's cases.
@@ -114,9 +108,7 @@ def outcomes(records: pd.DataFrame, generator: str, *, run_id: str = "",
     out: dict[str, Outcomes] = {}
     for e, sel in rows.groupby("explainer", sort=True):
         sel = sel.sort_values("case_id", kind="mergesort")
-        ok = (sel["status"] == "ok").to_numpy()
-        cells = sel["flip_at_k"] if "flip_at_k" in sel.columns else [None] * len(sel)
-        flips = np.array([bool(o) and flip_at(c, k) for o, c in zip(ok, cells)], dtype=bool)
+        flips = flips_at(sel, k)
         hashes = (sel[HASH].to_numpy(dtype=object) if HASH in sel.columns
                   else np.full(len(sel), None, dtype=object))
         out[str(e)] = Outcomes(str(e), generator, run_id,
@@ -435,4 +427,4 @@ def rank_runs(runs: list, generators: list[str], *, alpha: float = ALPHA,
 
 
 __all__ = ["ALPHA", "HEADLINE_K", "Outcomes", "PairTest", "RANDOM", "Ranking", "compare_pair",
-           "flip_at", "outcomes", "paired_flip_test", "rank", "rank_runs", "unpaired_flip_test"]
+           "outcomes", "paired_flip_test", "rank", "rank_runs", "unpaired_flip_test"]
