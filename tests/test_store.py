@@ -16,7 +16,7 @@ def test_append_read_and_torn_line_repair(tmp_path):
     s.repair()
     s.append({"case_id": "c3", "explainer": "e", "v": 3})
     assert [r["v"] for r in s.records()] == [0, 1, 2, 3]
-    assert s.done() == {(f"c{i}", "e") for i in range(4)}
+    assert {(r['case_id'], r['explainer']) for r in s.records()} == {(f"c{i}", "e") for i in range(4)}
     lines = s.records_path.read_text().splitlines()
     assert all(json.loads(line) for line in lines)
 
@@ -50,7 +50,7 @@ def test_corrupt_middle_line_is_skipped_reported_and_quarantined(tmp_path):
     s.repair(notes.append)
     assert "records.corrupt.jsonl" in notes[0]
     assert (s.folder / "records.corrupt.jsonl").read_bytes() == b"garbage\n"
-    assert s.read_records().corrupt_lines == [] and s.done() == {("c0", "e"), ("c1", "e")}
+    assert s.read_records().corrupt_lines == [] and {(r['case_id'], r['explainer']) for r in s.records()} == {("c0", "e"), ("c1", "e")}
 
 
 def test_duplicates_count_once_the_last_wins_and_retries_are_not_reported(tmp_path):
@@ -122,7 +122,7 @@ def test_packed_records_read_the_same_and_a_resume_unpacks_them(tmp_path):
     packed = s.pack(log=lambda *_: None)
     assert packed.name == "records.jsonl.gz" and not s.records_path.exists()
     assert packed.stat().st_size < len(plain)
-    assert s.records() == before and s.done() == {(f"c{i}", "e") for i in range(5)}
+    assert s.records() == before and {(r['case_id'], r['explainer']) for r in s.records()} == {(f"c{i}", "e") for i in range(5)}
     first = packed.read_bytes()
     s.repair(log=lambda *_: None)  # what a resume does before it appends
     assert s.records_path.read_bytes() == plain and not packed.exists()

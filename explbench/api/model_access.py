@@ -91,7 +91,6 @@ class ModelAccess:
         #: batches computed at once by :meth:`predict` (this process's torch threads)
         self.threads = torch.get_num_threads()
         self.queries = 0
-        self.gradient_queries = 0
 
     def _charge(self, n: int) -> None:
         if self.budget is not None and self.queries + n > self.budget:
@@ -129,7 +128,6 @@ class ModelAccess:
 
             def forward(self, x: torch.Tensor) -> torch.Tensor:
                 access._charge(x.shape[0])
-                access.gradient_queries += x.shape[0]
                 return self.inner(x.to(access.device))
 
         return _Counted()

@@ -1,7 +1,7 @@
 """``explbench check-task``: the task conformance check, in plain words.
 
 Also the task options other subcommands share (:func:`add_task_arguments`,
-:func:`task_from_args`): ``--plugin FILE.py`` (a file that registers a task) and
+``cmd_check_task``): ``--plugin FILE.py`` (a file that registers a task) and
 ``--task-param KEY=VALUE`` (a constructor argument of the task, a TOML value or a plain string),
 as ``explbench run`` spells it.
 """
@@ -48,19 +48,6 @@ def add_task_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task-param", action="append", default=[], metavar="KEY=VALUE",
                         help="a constructor argument of the task, e.g. --task-param folder=/data/clips "
                         "(repeatable; overrides the suite's [task-params])")
-
-
-def task_from_args(args: argparse.Namespace, **extra: Any) -> Any:
-    """Load ``args.plugin`` files, then build task ``args.task`` (or ``args.name``) with
-    ``args.task_param`` and ``extra`` constructor arguments."""
-    from explbench.api import registry
-    from explbench.core.plugins import load_plugin
-
-    for path in getattr(args, "plugin", []) or []:
-        load_plugin(path)
-    name = getattr(args, "task", None) or getattr(args, "name")
-    params = {**extra, **parse_params(getattr(args, "task_param", []) or [])}
-    return registry.tasks.get(name)(**params)
 
 
 def cmd_check_task(args: argparse.Namespace) -> int:

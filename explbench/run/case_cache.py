@@ -19,6 +19,7 @@ from explbench.store.provenance import cache_dir
 from explbench.run.suite import SuiteConfig, _generator_order
 from explbench.run.suite_files import accepts_per_cluster, generator_kwargs
 from explbench.run.case_pack import Pack
+from explbench.stats.power import describe
 from explbench.run.prepare import Log, RunError
 
 
@@ -173,9 +174,5 @@ def power_statement(cases_by_gen: dict[str, list[Case]], discordance: float) -> 
     n_by = {g: len(cs) for g, cs in cases_by_gen.items()
             if cs and all(c.true_segments is None for c in cs)}
     if not n_by:
-        return n_by, None
-    try:
-        from explbench.stats.power import describe
-    except ImportError:  # pragma: no cover - power.py is being written
         return n_by, None
     return n_by, describe(n_by, discordance)

@@ -224,9 +224,6 @@ class RunStore:
             self.records_path.unlink()
         return self.packed_records_path
 
-    def done(self) -> set[tuple[str, str]]:
-        return {record_key(r) for r in self.read_records().records}
-
     def append(self, record: dict) -> None:
         """Append one record as a single write, flushed to disk."""
         self.append_many([record])

@@ -48,7 +48,7 @@ from explbench.api.explainer import Explainer
 from explbench.core.cases import Case
 from explbench.stats.bootstrap import cluster_bootstrap
 
-#: columns of ``sanity.csv`` (Contract F)
+#: columns of ``sanity.csv``
 from explbench.core.seeding import seed_for
 from explbench.studies.sanity_inputs import _make_scorer, load_run
 from explbench.studies.sanity_text import _json_rows

@@ -29,7 +29,7 @@ from explbench.store.runs import Run, attack_generators, load_run, localised_gen
 
 __all__ = ["write_report"]
 
-#: the columns of sanity.csv (Contract F)
+#: the columns of sanity.csv
 SANITY_COLUMNS = ("explainer", "layer", "rho", "ci_low", "ci_high", "n")
 #: attack statistics shown as columns, when a generator reports them
 STAT_KEYS = ("n_requested", "n_cases", "excerpts_drawn", "attempted", "succeeded", "success_rate",
