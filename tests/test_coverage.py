@@ -253,3 +253,64 @@ def test_paired_cluster_bootstrap_false_positive_rate_under_the_null():
         rows,
     )
     assert worst <= 0.07
+
+
+# --------------------------------------------------------------------------- the whole grid
+
+#: every group size the suites can give a proportion: 1 case up to the paper suite's 462
+#: localised cases (a generator, a direction, an explainer); p on a grid of 999 points
+GRID_N = np.arange(1, 481)
+GRID_P = np.linspace(0.001, 0.999, 999)
+
+
+def _harness_bounds(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The aggregator's own 95 % interval (``summarise``) for k = 0..n successes of n
+    independent cases."""
+    from explbench.api.metric import PROPORTION, Scores
+    from explbench.metrics.aggregate import summarise
+
+    rng = np.random.default_rng(0)
+    lo, hi = np.empty(n + 1), np.empty(n + 1)
+    clusters = np.array([f"c{i}" for i in range(n)], dtype=object)
+    for k in range(n + 1):
+        v = summarise(Scores("flip-rate", 3, PROPORTION, (np.arange(n) < k).astype(float), clusters), rng, 100)
+        lo[k], hi[k] = v.ci_low, v.ci_high
+    return lo, hi
+
+
+def _grid_coverage(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+    """Exact coverage at every p of GRID_P, shape (len(GRID_P),)."""
+    k = np.arange(n + 1)
+    pmf = sps.binom.pmf(k[None, :], n, GRID_P[:, None])
+    inside = (lo[None, :] <= GRID_P[:, None]) & (GRID_P[:, None] <= hi[None, :])
+    return (pmf * inside).sum(axis=1)
+
+
+def test_the_metrics_use_clopper_pearson_on_the_effective_n():
+    """``summarise`` (the aggregator) gives exactly the interval the grid test covers."""
+    for n in (1, 2, 3, 5, 8, 16, 32, 64, 106, 320, 462):
+        lo, hi = _harness_bounds(n)
+        for k in {0, 1, n // 3, n // 2, n - 1, n}:
+            assert (lo[k], hi[k]) == clopper_pearson_interval(k, n, LEVEL), (k, n)
+
+
+def test_the_metrics_proportion_interval_holds_95_at_every_n_and_p():
+    """At every n from 1 to 480 and every p of a 999-point grid, the exact coverage of the
+    metrics' proportion interval is at least 95 %. Wilson, on the same grid, is not."""
+    worst, worst_at = 1.0, None
+    for n in GRID_N:
+        lo, hi = (np.array(b) for b in zip(*(clopper_pearson_interval(k, int(n), LEVEL) for k in range(n + 1))))
+        cov = _grid_coverage(lo, hi, int(n))
+        i = int(np.argmin(cov))
+        if cov[i] < worst:
+            worst, worst_at = float(cov[i]), (int(n), float(GRID_P[i]))
+        assert np.all(hi > lo), n  # never a zero-width interval
+    assert worst >= LEVEL - 1e-9, f"coverage {worst:.4f} at n, p = {worst_at}"
+    # the interval it replaced, at the issue's three points
+    def wilson_at(n: int, p: float) -> float:
+        lo, hi = (np.array(b) for b in zip(*(wilson_interval(k, n, LEVEL) for k in range(n + 1))))
+        return float(_grid_coverage(lo, hi, n)[np.argmin(abs(GRID_P - p))])
+
+    assert wilson_at(6, 0.03) == pytest.approx(0.833, abs=2e-3)
+    assert wilson_at(16, 0.01) == pytest.approx(0.851, abs=2e-3)
+    assert wilson_at(6, 0.4) == pytest.approx(0.912, abs=2e-3)

@@ -1,8 +1,8 @@
 """Statistical helpers: intervals that hold their level, paired tests, AUC, stable seeds.
 
-Proportions get a Wilson score or Clopper-Pearson interval (:func:`wilson_interval`,
-:func:`clopper_pearson_interval`), on the Kish effective sample size when cases are clustered
-(:func:`effective_n`). Means, medians and AUCs get a bootstrap that resamples whole *clusters*
+Proportions get a Clopper-Pearson interval (:func:`clopper_pearson_interval`; the metrics use
+it) or a Wilson score interval (:func:`wilson_interval`, narrower, but under 95 % at some n and
+p), on the Kish effective sample size when cases are clustered (:func:`effective_n`). Means, medians and AUCs get a bootstrap that resamples whole *clusters*
 (the unit of independence: for svd-synth, the song) with a BCa interval
 (:func:`cluster_bootstrap`); with fewer than :data:`MIN_CLUSTERS` clusters no interval is
 reported. Paired comparisons use McNemar's test (:func:`mcnemar`) for binary outcomes and
