@@ -37,7 +37,7 @@ DIRECTIONS = tuple(d.value for d in Direction)
 #: the k of the headline label-flip rate FR(k) (paper: FR(3)); the one place it is set
 HEADLINE_K = 3
 
-#: per-case values in [0, 1] whose mean is reported (Wilson interval on the effective n)
+#: per-case values in [0, 1] whose mean is reported (Clopper-Pearson interval on the effective n)
 PROPORTION = "proportion"
 #: per-case values whose mean is reported (cluster bootstrap)
 MEAN = "mean"

@@ -155,7 +155,7 @@ def reading_section(run: Run) -> str:
     terms = [
         ("n, n_clusters", "n is the number of cases behind a value; n_clusters the number of "
          "independent units among them (for svd-synth: songs). Excerpts of one song share voice, "
-         "accompaniment and level, so intervals resample whole clusters; rates use a Wilson "
+         "accompaniment and level, so intervals resample whole clusters; rates use a Clopper-Pearson "
          f"interval on the effective n. With fewer than {MIN_CLUSTERS} clusters a bootstrap "
          "interval is not reported: the value is shown with 'n too small'."),
         ("–", "The value does not exist: no cases of that kind (generator, direction or k), an "
