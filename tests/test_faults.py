@@ -469,3 +469,18 @@ exit 0
     resume_err = (tmp_path / "resume.err").read_text()
     assert (tmp_path / "resume.rc").read_text().strip() == "0", resume_err
     assert (tmp_path / "resumed.csv").read_bytes() == (tmp_path / "uninterrupted" / "metrics.csv").read_bytes()
+
+
+def test_a_suite_name_never_becomes_a_path(tmp_path, capsys, fresh_cache, monkeypatch):
+    """A suite named "../../escaped" run without --out stays in ./runs/ (it climbed two levels)."""
+    text = Path(suite(tmp_path)).read_text().replace('name = "faults"', 'name = "../../escaped"')
+    s = tmp_path / "escaping.toml"
+    s.write_text(text)
+    work = tmp_path / "a" / "b"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    rc, _, err = run(capsys, "run", "--suite", str(s), "--plugin", str(PLUGIN), "--quiet")
+    assert rc == 0, err
+    made = [p for p in (work / "runs").iterdir()]
+    assert len(made) == 1 and made[0].name.startswith("___.._escaped-")
+    assert not any(p.name.startswith("escaped") for p in tmp_path.rglob("*") if p.is_dir())

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from explbench.api import registry
 from explbench.run.case_pack import load_pack
+from explbench.store.run_store import safe_name
 from explbench.cli.common import RunFilesError, _load_plugins, _split, _task_params, command_name, fs_message
 
 
@@ -98,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = suites.override(config, task=args.task, explainers=_split(args.explainers),
                                  generators=_split(args.generators), seed=args.seed,
                                  timeout=args.timeout, task_params=_task_params(args.task_param))
-        out = Path(args.out) if args.out else Path("runs") / f"{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = Path(args.out) if args.out else Path("runs") / f"{safe_name(config.name)}-{time.strftime('%Y%m%d-%H%M%S')}"
     log(f"run folder: {out}")
     me = command_name()
     pack = load_pack(args.cases) if args.cases else None

@@ -331,5 +331,9 @@ class RecordsWarning(UserWarning):
 
 
 def safe_name(s: str) -> str:
-    """``s`` with every character other than letters, digits, ``-_.`` replaced by ``_``."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
+    """``s`` as one file name: every character other than letters, digits, ``-_.`` replaced by
+    ``_``, and leading dots too, so that no user-given name (a suite's, an explainer's) can
+    climb out of its folder or hide ("../../x" gives "_._.._x")."""
+    out = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in s)
+    stripped = out.lstrip(".")
+    return "_" * (len(out) - len(stripped)) + stripped if out else "_"
