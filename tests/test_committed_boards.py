@@ -1,4 +1,5 @@
-"""Every committed board regenerates byte for byte from its committed bundle, as on a fresh clone.
+"""Every committed board (Markdown, CSVs and forest-plot PNGs) regenerates byte for byte from its
+committed bundle, as on a fresh clone.
 
 A bundle holds config, provenance, cases.json, records, metrics and timing, no cases or WAVs;
 the cache is pointed at an empty folder so nothing else can be read.
@@ -35,6 +36,13 @@ def test_a_committed_board_regenerates_from_its_bundle(name, tmp_path, monkeypat
     for suffix in (".md", ".csv", "-pairs.csv"):
         committed = REPO / "leaderboards" / f"{stem}{suffix}"
         assert (tmp_path / f"{stem}{suffix}").read_bytes() == committed.read_bytes(), committed.name
+    # the forest plots the board links, one per attack generator, byte for byte as well
+    made = sorted(p.name for p in tmp_path.glob(f"{stem}-forest-*.png"))
+    committed = sorted(p.name for p in (REPO / "leaderboards").glob(f"{stem}-forest-*.png"))
+    assert made, f"no forest plot was written for {stem}"
+    assert made == committed, f"forest plots written {made}, committed {committed}"
+    for png in made:
+        assert (tmp_path / png).read_bytes() == (REPO / "leaderboards" / png).read_bytes(), png
 
 
 def test_the_paper_replication_regenerates_from_its_bundle(tmp_path, monkeypatch, capsys):

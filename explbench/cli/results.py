@@ -58,7 +58,11 @@ def _load_plugins(paths: list[str]) -> None:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    """Build the leaderboard of one task, write the asked formats into --out-dir, print the first."""
+    """Build the leaderboard of one task and write the asked formats into --out-dir.
+
+    Prints, on stdout, the headline table when Markdown is written (a terminal-friendly view,
+    not the whole board) and then the path of every file written, one per line; never a page.
+    """
     formats = _formats(args.format)
     if not args.runs and not Path("runs").is_dir():
         raise NotARun("there is no runs/ folder here; run a suite first ('explbench run') or "
@@ -77,8 +81,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         raise NotARun(f"no run has the configuration of {reference.run_id}")
     board = lb.make_board(runs, reference)
     written = render.write(board, args.out_dir, formats)
-    print(render.render(board, formats[0]), end="")
-    print(f"wrote {', '.join(map(str, written))} ({len(runs)} run(s))", file=sys.stderr)
+    if "md" in formats:
+        print(render.headline_md(board))
+    for path in written:
+        print(path)
+    print(f"{len(written)} file(s) written from {len(runs)} run(s)", file=sys.stderr)
     return 0
 
 
@@ -144,9 +151,10 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
                    help="run folders, or folders containing runs (default: runs/)")
     s.add_argument("--format", default="md,csv", metavar="md,csv,html",
                    help="what to write into --out-dir, comma-separated (default md,csv: the board "
-                        "files); the first is also printed")
+                        "files); prints the paths written (and, with md, the headline table)")
     s.add_argument("--out-dir", default="leaderboards",
-                   help="where <task>.md / .csv / -pairs.csv / .html go (default leaderboards/)")
+                   help="where <task>.md / -forest-<generator>.png / .csv / -pairs.csv / .html go "
+                        "(default leaderboards/)")
     s.add_argument("--config-of", default=None, metavar="RUN",
                    help="use the protocol configuration of this run (default: the oldest run)")
     s.set_defaults(func=cmd_leaderboard)

@@ -6,16 +6,16 @@ Rules (also printed in every board):
   configuration differs are refused with the differing keys, never merged.
 - When several runs hold the same explainer, the **newest** run (``finished_at`` in its
   provenance) supplies all of that explainer's numbers.
-- Ranks come from paired tests of the headline, FR(3) per attack generator pooled over
-  directions (:mod:`explbench.results.ranking`): McNemar or the paired cluster bootstrap,
-  Holm-adjusted over all pairs; rank = 1 + the number of explainers significantly better. The
-  ``rank`` column is that of the first attack generator of the suite; every other attack
-  generator has its own ``rank G`` column. Oracles are shown, never ranked.
-- Values are point estimates with the 95 % intervals of metrics.csv (Wilson for rates, cluster
-  bootstrap for means); "n too small" where the run had too few clusters for an honest interval.
+- Ranks come from paired tests of FR(3) per attack generator pooled over directions
+  (:mod:`explbench.results.ranking`), Holm-adjusted over all pairs, and are shown as rank
+  intervals (:mod:`explbench.results.rank_intervals`): from 1 + the number of explainers
+  significantly better to m − the number significantly worse. Oracles are shown, never ranked.
+- The headline table (:mod:`explbench.results.headline`) comes first; the details hold every
+  column. Identical explainers (every value of metrics.csv, verdict and cost) are one row.
 
-This module renders; :mod:`explbench.store.runs` loads runs, :mod:`explbench.results.compat` decides which
-runs are comparable and :mod:`explbench.results.ranking` ranks.
+This module assembles; :mod:`explbench.store.runs` loads runs, :mod:`explbench.results.compat`
+decides which runs are comparable, :mod:`explbench.results.ranking` ranks and
+:mod:`explbench.results.render` writes.
 """
 
 from __future__ import annotations
@@ -27,52 +27,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from explbench.results.compat import IncompatibleRuns, check_compatible, protocol_config
-from explbench.results.ranking import ALPHA, HEADLINE_K, Ranking, rank_runs
-from explbench.store.runs import ALL, NotARun, Run, attack_generators, localised_generators, newest_sources
-from explbench.stats.bootstrap import bootstrap_ci
-
-#: arrows shown after a column title, by metric direction
 from explbench.core.seeding import seed_for
+from explbench.results.compat import IncompatibleRuns, check_compatible, protocol_config
+from explbench.results.headline import (ARROWS, arrows, cell, failed_text, fmt, headline_caption,
+                                        headline_table, merge_groups, merge_rows, metric_row,
+                                        rules, signature, with_arrow)
 from explbench.results.pairing import match
 from explbench.results.power_text import power_text
-ARROWS = {"higher": "↑", "lower": "↓", "none": ""}
+from explbench.results.rank_intervals import RankInterval, rank_intervals_of
+from explbench.results.ranking import HEADLINE_K, Ranking, rank_runs
+from explbench.stats.bootstrap import bootstrap_ci
+from explbench.store.runs import (ALL, NotARun, Run, attack_generators, localised_generators,
+                                  newest_sources)
 
-__all__ = ["ARROWS", "Board", "IncompatibleRuns", "NotARun", "build", "fmt", "make_board"]
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def fmt(value: float | None, lo: float | None = None, hi: float | None = None, digits: int = 2,
-        interval: bool = True) -> str:
-    """``0.52 [0.31, 0.70]``; ``0.52 (n too small)`` without an interval; "–" for no value.
-
-    Parameters
-    ----------
-    value, lo, hi : float
-        Point estimate and 95 % interval; NaN bounds mean the run had too few clusters.
-    digits : int
-    interval : bool
-        False for quantities shown without an interval (counts, costs).
-
-    Notes
-    -----
-    A zero-width interval is never printed: an interval whose bounds agree at the printed
-    precision is shown as the bare value followed by "(no interval)" (costs: the bare value,
-    since a constant cost has no uncertainty).
-    """
-    if value is None or not np.isfinite(float(value)):
-        return "–"
-    s = f"{float(value):.{digits}f}"
-    if not interval:
-        return s
-    if lo is None or hi is None or not (np.isfinite(float(lo)) and np.isfinite(float(hi))):
-        return f"{s} (n too small)"
-    a, b = f"{float(lo):.{digits}f}", f"{float(hi):.{digits}f}"
-    if a == b:
-        return f"{s} (no interval)"
-    return f"{s} [{a}, {b}]"
+__all__ = ["ARROWS", "Board", "IncompatibleRuns", "NotARun", "build", "fmt", "make_board",
+           "metric_row"]
 
 
 def _cost_fmt(values: np.ndarray, digits: int, key: tuple) -> tuple[str, float, float, float]:
@@ -88,44 +57,6 @@ def _cost_fmt(values: np.ndarray, digits: int, key: tuple) -> tuple[str, float, 
     if not text.endswith("]"):  # bounds equal at the printed precision: show the bare mean
         text = fmt(mean, digits=digits, interval=False)
     return text, mean, lo, hi
-
-
-def _arrows() -> dict[str, str]:
-    """Column-title prefix → arrow, from the metrics' declared directions."""
-    from explbench.metrics import metric_info
-
-    info = metric_info()
-    d = dict(zip(info["name"], info["direction"]))
-    return {"FR(": ARROWS[d.get("flip-rate", "higher")],
-            "pos-flip": ARROWS[d.get("positive-flip-rate", "higher")],
-            "rec@": ARROWS[d.get("recovery", "higher")],
-            "fid-AUC": ARROWS[d.get("fidelity-auc", "higher")],
-            "agn-fid-AUC": ARROWS[d.get("agnostic-fidelity-auc", "higher")],
-            "failed": ARROWS[d.get("failure-rate", "lower")],
-            "queries": ARROWS[d.get("queries", "lower")],
-            "s/expl": ARROWS[d.get("seconds", "lower")]}
-
-
-def _with_arrow(title: str, arrows: dict[str, str]) -> str:
-    for prefix in sorted(arrows, key=len, reverse=True):
-        if title.startswith(prefix) and arrows[prefix]:
-            return f"{title} {arrows[prefix]}"
-    return title
-
-
-def metric_row(m: pd.DataFrame, explainer: str, generator: str, metric: str, k: int | None,
-               direction: str = ALL) -> pd.Series | None:
-    """The metrics-table row of one (explainer, generator, direction, metric, k), or None."""
-    sel = m[(m["explainer"] == explainer) & (m["generator"] == generator) & (m["metric"] == metric)
-            & (m["direction"] == direction)]
-    sel = sel[sel["k"].isna()] if k is None else sel[sel["k"] == k]
-    return None if sel.empty else sel.iloc[0]
-
-
-def _cell(m: pd.DataFrame, explainer: str, generator: str, metric: str, k: int | None,
-          direction: str = ALL) -> str:
-    r = metric_row(m, explainer, generator, metric, k, direction)
-    return "–" if r is None else fmt(r["value"], r["ci_low"], r["ci_high"])
 
 
 # --------------------------------------------------------------------------- the board
@@ -147,10 +78,17 @@ class Board:
         Attack generators, headline first.
     rankings : dict
         Attack generator → :class:`explbench.results.ranking.Ranking`.
+    intervals : dict
+        Attack generator → explainer → its :class:`~explbench.results.rank_intervals.RankInterval`
+        (ranked explainers only).
+    groups : list of list of str
+        Every explainer once, in row order; a group of several is one merged row (identical).
+    headline_table : DataFrame
+        The headline, one row per group, formatted strings.
     table : DataFrame
-        One row per explainer, formatted strings.
+        The details: every column, one row per group, formatted strings.
     numeric : DataFrame
-        The board's numbers in tidy form (what ``<stem>.csv`` holds).
+        The board's numbers in tidy form, every explainer (what ``<stem>.csv`` holds).
     """
 
     runs: list[Run]
@@ -158,6 +96,9 @@ class Board:
     sources: dict[str, Run]
     generators: list[str]
     rankings: dict[str, Ranking]
+    intervals: dict[str, dict[str, RankInterval]] = field(default_factory=dict)
+    groups: list[list[str]] = field(default_factory=list)
+    headline_table: pd.DataFrame = field(default_factory=pd.DataFrame)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
     numeric: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -169,6 +110,16 @@ class Board:
     def headline(self) -> Ranking | None:
         return self.rankings[self.generators[0]] if self.generators else None
 
+    @property
+    def localised(self) -> list[str]:
+        """Localised generators (known cause), in the reference suite's order."""
+        return localised_generators(self.reference)
+
+    @property
+    def merged(self) -> list[list[str]]:
+        """The groups of two or more identical explainers."""
+        return [g for g in self.groups if len(g) > 1]
+
     def pairs(self) -> pd.DataFrame:
         """Every pairwise test of every attack generator (what ``<stem>-pairs.csv`` holds)."""
         frames = [r.table() for r in self.rankings.values()]
@@ -177,20 +128,42 @@ class Board:
             return Ranking("", {}).table()
         return pd.concat(frames, ignore_index=True)
 
-    def label(self, explainer: str) -> str:
-        h = self.headline
-        if h is None:
-            return "oracle" if explainer in self._oracles() else "–"
-        return h.label(explainer)
-
-    def _oracles(self) -> set[str]:
+    def oracles(self) -> set[str]:
+        """Explainers that see the perturbation (shown, never ranked)."""
         return {e for e, r in self.sources.items() if e in r.oracles}
+
+    def label(self, explainer: str, generator: str | None = None) -> str:
+        """The rank interval text (``"1"``, ``"2–5"``), ``"oracle"``, or ``"–"`` (no headline
+        value) of an explainer on ``generator`` (default: the headline generator)."""
+        g = generator if generator is not None else (self.generators[0] if self.generators else None)
+        if explainer in self.oracles():
+            return "oracle"
+        ri = self.intervals.get(g, {}).get(explainer) if g is not None else None
+        return "–" if ri is None else ri.text
+
+    def metrics(self) -> pd.DataFrame:
+        """Each explainer's rows of metrics.csv, from the run that supplies it."""
+        parts = [r.metrics[r.metrics["explainer"] == e] for e, r in sorted(self.sources.items())]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["generator", "direction", "explainer", "metric", "k", "value", "ci_low",
+                     "ci_high", "n", "n_clusters"])
+
+    def timing(self) -> pd.DataFrame:
+        """Each explainer's rows of timing.csv, from the run that supplies it (may be empty)."""
+        parts = [r.timing[r.timing["explainer"] == e] for e, r in sorted(self.sources.items())
+                 if not r.timing.empty and "explainer" in r.timing.columns]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
     def stem(self) -> str:
         """``<task>`` for the default suite, ``<task>-<suite>`` for any other."""
         suite = str(self.reference.suite.get("name", "default"))
         stem = self.task if suite == "default" else f"{self.task}-{suite}"
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
+        return safe_name(stem)
+
+
+def safe_name(text: str) -> str:
+    """A file-name part: runs of other characters than ``A-Za-z0-9._-`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
 
 
 def _better_text(ranking: Ranking, e: str) -> str:
@@ -204,7 +177,27 @@ def _better_text(ranking: Ranking, e: str) -> str:
     return ", ".join(f"{b} (unpaired)" if b in unpaired else b for b in beaten)
 
 
-def _table(board: Board) -> pd.DataFrame:
+def _order(board: Board) -> list[str]:
+    """Rows: ranked explainers by headline rank interval (best, then worst, then falling FR(3)),
+    then explainers without a headline value, then oracles; ties by name."""
+    h = board.headline
+    oracles = board.oracles()
+    first = board.intervals.get(board.generators[0], {}) if board.generators else {}
+
+    def key(e: str) -> tuple:
+        if e in oracles:
+            return (2, 0, 0, 0.0, e)
+        ri = first.get(e)
+        if ri is None:
+            return (1, 0, 0, 0.0, e)
+        rate = h.outcomes[e].rate if h is not None and e in h.outcomes else math.nan
+        return (0, ri.best, ri.worst, -rate if np.isfinite(rate) else 0.0, e)
+
+    return sorted(board.sources, key=key)
+
+
+def _table(board: Board, order: list[str]) -> pd.DataFrame:
+    """The details: today's full table (every column), one row per explainer."""
     runs0 = board.reference
     directions = sorted({str(d) for r in board.runs for d in r.metrics["direction"].dropna().unique()
                          if d != ALL})
@@ -214,34 +207,32 @@ def _table(board: Board) -> pd.DataFrame:
     rec_ks = {g: sorted(int(k) for k in rec.loc[rec["generator"] == g, "k"].dropna().unique()
                         if int(k) in (1, 3, 5)) for g in localised}
     rows = []
-    for e in sorted(board.sources):
+    h = board.headline
+    for e in order:
         run = board.sources[e]
         m = run.metrics
         out: dict[str, str] = {"rank": board.label(e), "explainer": e}
-        h = board.headline
         out["better than"] = _better_text(h, e) if h else "–"
         out["beats random"] = h.beats_random(e) if h else "–"
         for i, g in enumerate(board.generators):
             if i > 0:
-                out[f"rank {g}"] = board.rankings[g].label(e)
-            out[f"FR({HEADLINE_K}) {g}"] = _cell(m, e, g, "flip-rate", HEADLINE_K)
+                out[f"rank {g}"] = board.label(e, g)
+            out[f"FR({HEADLINE_K}) {g}"] = cell(m, e, g, "flip-rate", HEADLINE_K)
             for d in directions:
-                out[f"FR({HEADLINE_K}) {g} [{d}]"] = _cell(m, e, g, "flip-rate", HEADLINE_K, d)
-            pos = _cell(m, e, g, "positive-flip-rate", None)
+                out[f"FR({HEADLINE_K}) {g} [{d}]"] = cell(m, e, g, "flip-rate", HEADLINE_K, d)
+            pos = cell(m, e, g, "positive-flip-rate", None)
             ref = metric_row(m, e, g, "positive-flip-rate-norm", None)
             if pos != "–" and ref is not None:
                 pos += f" (norm {fmt(ref['value'], interval=False)})"
             out[f"pos-flip {g}"] = pos
         for g in localised:
             for k in rec_ks[g]:
-                out[f"rec@{k} {g}"] = _cell(m, e, g, "recovery", k)
+                out[f"rec@{k} {g}"] = cell(m, e, g, "recovery", k)
             for title, metric in (("fid-AUC", "fidelity-auc"), ("agn-fid-AUC", "agnostic-fidelity-auc")):
                 r = metric_row(m, e, g, metric, 1)
                 r = r if r is not None else metric_row(m, e, g, metric, None)
                 out[f"{title} {g}"] = "–" if r is None else fmt(r["value"], r["ci_low"], r["ci_high"])
-        recs = run.records[run.records["explainer"] == e] if not run.records.empty else run.records
-        failed = int((recs["status"] != "ok").sum()) if not recs.empty else 0
-        out["failed"] = f"{failed / len(recs):.2f} ({failed}/{len(recs)})" if len(recs) else "–"
+        out["failed"] = failed_text(m, e)
         out["queries"] = _cost_fmt(run.costs(e, "queries"), 0, ("queries", e))[0]
         out["s/expl"] = _cost_fmt(run.costs(e, "seconds"), 3, ("seconds", e))[0]
         o = h.outcomes.get(e) if h else None
@@ -252,28 +243,38 @@ def _table(board: Board) -> pd.DataFrame:
     table = pd.DataFrame(rows).fillna("–")
     if table.empty:
         return table
+    by_prefix = arrows()
+    return table.rename(columns={c: with_arrow(c, by_prefix) for c in table.columns})
 
-    def order(i: int) -> tuple:
-        e = table.loc[i, "explainer"]
-        lab = table.loc[i, "rank"]
-        h = board.headline
-        rate = h.outcomes[e].rate if h and e in h.outcomes else math.nan
-        rate = -rate if np.isfinite(rate) else 0.0
-        if lab == "oracle":
-            return (2, 0, 0.0, e)
-        if lab == "–":
-            return (1, 0, 0.0, e)
-        return (0, int(lab.lstrip("=")), rate, e)
 
-    table = table.loc[sorted(table.index, key=order)].reset_index(drop=True)
-    arrows = _arrows()
-    return table.rename(columns={c: _with_arrow(c, arrows) for c in table.columns})
+def _verdicts(board: Board, e: str) -> tuple:
+    """What the board says of ``e`` besides metrics.csv: per attack generator its rank text,
+    whom it beats and is beaten by, and 'beats random'; its run."""
+    out: list[object] = [board.sources[e].run_id]
+    for g, r in board.rankings.items():
+        out.append((board.label(e, g), tuple(r.better_than(e)), tuple(r.worse_than(e)),
+                    r.beats_random(e)))
+    return tuple(out)
+
+
+def _groups(board: Board, order: list[str], headline: pd.DataFrame) -> list[list[str]]:
+    """Explainers whose every value of metrics.csv (point estimates, n, n_clusters), verdicts and
+    headline costs agree exactly are one group."""
+    gens = list(board.generators) + [g for g in board.localised if g not in board.generators]
+    metrics = board.metrics()
+    costs = headline.set_index("explainer")[[c for c in headline.columns
+                                              if c.startswith(("failed", "queries", "s/expl"))]]
+    keys = {}
+    for e in order:
+        sig = signature(metrics, e, gens)
+        keys[e] = (sig, _verdicts(board, e), tuple(costs.loc[e])) if sig else None
+    return merge_groups(order, keys)
 
 
 def _numeric(board: Board) -> pd.DataFrame:
     """The board's metrics, tidy, from each explainer's source run, plus costs and failures."""
     parts = []
-    localised = set(localised_generators(board.reference))
+    localised = set(board.localised)
     for e, run in board.sources.items():
         m = run.metrics[run.metrics["explainer"] == e]
         headline_metric = (m["metric"] == "flip-rate") & (m["k"] == HEADLINE_K) \
@@ -331,13 +332,21 @@ def make_board(runs: list[Run], reference: Run | None = None) -> Board:
         gens += [g for g in attack_generators(r) if g not in gens]
     board = Board(runs=list(runs), reference=ref, sources=sources, generators=gens,
                   rankings=rank_runs(runs, gens))
-    board.table = _table(board)
+    board.intervals = {g: rank_intervals_of(r) for g, r in board.rankings.items()}
+    order = _order(board)
+    ranks = {g: {e: board.label(e, g) for e in order} for g in gens}
+    localised = board.localised
+    headline = headline_table(order, board.metrics(), board.timing(), board.rankings, ranks,
+                              localised[0] if localised else None)
+    board.groups = _groups(board, order, headline) if order else []
+    board.headline_table = merge_rows(headline, board.groups)
+    board.table = merge_rows(_table(board, order), board.groups)
     board.numeric = _numeric(board)
     return board
 
 
 def build(runs: list[Run], reference: Run | None = None) -> pd.DataFrame:
-    """The formatted board table (one row per explainer); see :func:`make_board`."""
+    """The formatted details table (one row per explainer or merged group); see :func:`make_board`."""
     return make_board(runs, reference).table
 
 
@@ -345,27 +354,13 @@ def build(runs: list[Run], reference: Run | None = None) -> pd.DataFrame:
 
 
 def rule_text(board: Board) -> str:
-    """How ranks and values are made (printed under every board)."""
-    g = board.generators[0] if board.generators else "(no attack generator)"
-    others = ", ".join(board.generators[1:])
-    return (f"Rank by FR({HEADLINE_K}) on {g}, both directions pooled, from paired tests: every pair "
-            f"of explainers is compared on the cases both explained (exact McNemar test when every "
-            f"case is its own cluster, else a paired cluster bootstrap; a failed explanation counts "
-            f"as no flip), the p-values of all pairs are Holm-adjusted, and an explainer's rank is "
-            f"1 + the number of explainers significantly better (adjusted p < {ALPHA}); shared "
-            f"ranks are marked =r. 'better than' lists the explainers it beats that way. "
-            f"'beats random' asks one question of every explainer, so it is its own family: each "
-            f"explainer against random, on the same paired test, Holm-adjusted over those tests "
-            f"only (adjusted p < {ALPHA})."
-            + (f" Each further attack generator ({others}) has its own 'rank G' column, made the "
-               f"same way." if others else "")
-            + " Oracles (they see the perturbation) are shown, never ranked and never counted. "
-            "Values are point estimate [95 % interval] from metrics.csv: Wilson for rates, a "
-            "cluster bootstrap for means and AUCs; 'n too small' where there were too few clusters "
-            "for an honest interval; '–' where the value does not exist (e.g. no such cases, or "
-            "positive-weight flips of an explainer whose weights are never negative). ↑ higher is "
-            "better, ↓ lower is better. 'failed' = failed explanations / all of the explainer's "
-            "explanations; 'n' / 'n_clusters' = cases / clusters (songs) behind the headline.")
+    """How ranks and values are made (printed above the details of every board)."""
+    return rules(board.generators, bool(board.merged))
+
+
+def headline_text(board: Board) -> str:
+    """The caption of the headline table."""
+    return headline_caption(board.generators, board.localised, bool(board.merged))
 
 
 def unpaired_text(board: Board) -> str | None:
@@ -414,16 +409,5 @@ def describe(board: Board) -> dict[str, object]:
     return {"task": board.task, "config": protocol_config(board.reference.suite,
                                                           board.reference.provenance,
                                                           board.reference.cases),
-            "runs": used, "rule": rule_text(board), "power": power_text(board),
+            "runs": used, "rule": rule_text(board), "power": power_text(board.reference, board.generators, board.rankings),
             "unpaired": unpaired_text(board), "untested": untested_text(board)}
-
-
-# --------------------------------------------------------------------------- Markdown
-
-
-# --------------------------------------------------------------------------- HTML
-
-
-# --------------------------------------------------------------------------- files
-
-

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-__all__ = ["KINDS", "ForestRow", "display_label", "forest_figure", "forest_plot", "order"]
+__all__ = ["KINDS", "ForestRow", "display_label", "forest_figure", "forest_plot", "order", "width"]
 
 #: what a row is: an explainer, the floor (random) or the ceiling (oracle)
 KINDS = ("explainer", "floor", "ceiling")
@@ -35,6 +35,10 @@ _STYLE = {
 _SUFFIX = {"explainer": "", "floor": " (floor)", "ceiling": " (ceiling)"}
 
 _WIDTH_IN = 6.4
+#: inches per character of a y tick label (10 pt DejaVu Sans, with some slack)
+_INCH_PER_CHAR = 0.085
+#: inches kept for the axes, the legend and the margins besides the labels
+_PLOT_IN = 4.2
 _DPI = 100
 
 
@@ -109,6 +113,23 @@ def display_label(row: ForestRow) -> str:
     return text
 
 
+def width(rows: Sequence[ForestRow]) -> float:
+    """The figure's width in inches: 6.4, or more when the longest label (e.g. a merged row
+    ``"a = b = c"``) would leave the axes less than about 4 in.
+
+    Parameters
+    ----------
+    rows : sequence of ForestRow
+
+    Returns
+    -------
+    float
+        ``max(6.4, 0.085 * longest display label + 4.2)``, rounded up to 0.1 in.
+    """
+    longest = max((len(display_label(r)) for r in rows), default=0)
+    return max(_WIDTH_IN, math.ceil((_INCH_PER_CHAR * longest + _PLOT_IN) * 10) / 10)
+
+
 def _safe(text: str) -> str:
     """Text safe for matplotlib (no mathtext from ``$``)."""
     return str(text).replace("$", r"\$")
@@ -139,7 +160,8 @@ def forest_figure(rows: Sequence[ForestRow], title: str) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        6.4 in wide, ``1.5 + 0.32 r`` in high, 100 dpi, one axes whose y tick labels are the
+        :func:`width` in wide (6.4 in unless labels are long), ``1.5 + 0.32 r`` in high,
+        100 dpi, one axes whose y tick labels are the
         :func:`display_label` of the rows, top to bottom.
 
     Raises
@@ -151,7 +173,7 @@ def forest_figure(rows: Sequence[ForestRow], title: str) -> Figure:
     """
     ordered = order(_check(rows, title))
     r = len(ordered)
-    fig = Figure(figsize=(_WIDTH_IN, 1.5 + 0.32 * r), dpi=_DPI, layout="constrained")
+    fig = Figure(figsize=(width(ordered), 1.5 + 0.32 * r), dpi=_DPI, layout="constrained")
     ax = fig.add_subplot()
     ys = [r - 1 - i for i in range(r)]  # first row on top
     for y, row in zip(ys, ordered):
@@ -199,7 +221,8 @@ def forest_plot(rows: Sequence[ForestRow], title: str) -> bytes:
     Returns
     -------
     bytes
-        A PNG of ``640 x 100 (1.5 + 0.32 r)`` pixels; the same rows and title give the same
+        A PNG of ``100 width(rows) x 100 (1.5 + 0.32 r)`` pixels (640 wide unless labels are
+        long); the same rows and title give the same
         bytes (no software or time stamp is written).
 
     Raises

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
-from explbench.results.ranking import ALPHA
+from explbench.results.ranking import ALPHA, Ranking
 from explbench.run.suite import SuiteConfig
 from explbench.store.runs import Run, n_clusters
 
-if TYPE_CHECKING:  # the board holds the runs whose power this states
-    from explbench.results.board import Board
 
 
 def power_discordance(run: Run) -> float:
@@ -38,13 +36,22 @@ def power_discordance(run: Run) -> float:
 __all__ = ["power_discordance"]
 
 
-def power_text(board: Board) -> str:
-    """The minimum detectable difference per attack generator, with n and n_clusters."""
+def power_text(ref: Run, generators: Sequence[str], rankings: Mapping[str, Ranking]) -> str:
+    """The minimum detectable difference per attack generator, with n and n_clusters.
+
+    Parameters
+    ----------
+    ref : Run
+        The board's reference run (its cases and stated discordance).
+    generators : sequence of str
+        The board's attack generators.
+    rankings : mapping
+        Generator → its :class:`~explbench.results.ranking.Ranking` (how many pairs share alpha).
+    """
     from explbench.stats import power
 
-    ref = board.reference
     disc = power_discordance(ref)
-    sizes = {g: n_clusters(ref, g) for g in board.generators}
+    sizes = {g: n_clusters(ref, g) for g in generators}
     counts = "; ".join(f"{g}: n = {n}, n_clusters = {c}" for g, (n, c) in sizes.items())
     if not sizes:
         return "No attack generator: no power statement."
@@ -61,11 +68,11 @@ def power_text(board: Board) -> str:
             out.append(f"{g}: {'not detectable' if mdd is None else f'{mdd:.2f}'}")
         return "; ".join(out)
 
-    pairs = max((len(r.tests) for r in board.rankings.values()), default=0)
+    pairs = max((len(r.tests) for r in rankings.values()), default=0)
     if pairs > 1 and units:
         note += (f" That is for one pair at alpha {ALPHA:g}; Holm over the {pairs} pairs tests the "
                  f"strictest pair at alpha {ALPHA:g}/{pairs}, where it is {strictest(pairs)}.")
-        versus = max((len(r.vs_random) for r in board.rankings.values()), default=0)
+        versus = max((len(r.vs_random) for r in rankings.values()), default=0)
         if versus > 1:
             note += (f" 'beats random' tests {versus} explainers against random, the strictest at "
                      f"alpha {ALPHA:g}/{versus}: {strictest(versus)}.")

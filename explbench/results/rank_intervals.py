@@ -30,7 +30,7 @@ import numpy as np
 
 from explbench.stats.tests import holm, mcnemar
 
-__all__ = ["RankInterval", "rank_intervals", "rank_intervals_from_flips"]
+__all__ = ["RankInterval", "rank_intervals", "rank_intervals_from_flips", "rank_intervals_of"]
 
 #: family-wise error rate of the Holm-adjusted pairwise tests (as in the ranking)
 ALPHA = 0.05
@@ -195,4 +195,31 @@ def rank_intervals_from_flips(flips: Mapping[str, np.ndarray],
         if not (np.isfinite(q) and q < alpha) or t["b10"] == t["b01"]:
             continue
         better[(a, b) if t["b10"] > t["b01"] else (b, a)] = True
+    return rank_intervals(names, better)
+
+
+def rank_intervals_of(ranking: object) -> dict[str, RankInterval]:
+    """Rank intervals of a board's ranking, from the pairwise tests it already holds.
+
+    Parameters
+    ----------
+    ranking : explbench.results.ranking.Ranking
+        Its ``ranked`` explainers (oracles and explainers without cases left out) and its
+        ``tests`` (Holm-adjusted over all pairs of the generator): a pair is significant when
+        :meth:`~explbench.results.ranking.PairTest.winner` names one of the two at the
+        ranking's ``alpha``.
+
+    Returns
+    -------
+    dict str -> RankInterval
+        Per ranked explainer, sorted by name; ``best`` equals ``ranking.rank(e)``.
+    """
+    names = list(ranking.ranked)  # type: ignore[attr-defined]
+    known = set(names)
+    better: dict[tuple[str, str], bool] = {}
+    for t in ranking.tests:  # type: ignore[attr-defined]
+        w = t.winner(ranking.alpha)  # type: ignore[attr-defined]
+        if w is None or not {t.a, t.b} <= known:
+            continue
+        better[(w, t.b if w == t.a else t.a)] = True
     return rank_intervals(names, better)
