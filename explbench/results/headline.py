@@ -274,7 +274,7 @@ def rules(generators: Sequence[str], merged: bool) -> str:
             + (f" Each further attack generator ({others}) has its own 'rank G' column, made the "
                f"same way." if others else "")
             + " Oracles (they see the perturbation) are shown, never ranked and never counted. "
-            "Values are point estimate [95 % interval] from metrics.csv: Wilson for rates, a "
+            "Values are point estimate [95 % interval] from metrics.csv: Clopper-Pearson for rates, a "
             "cluster bootstrap for means and AUCs; 'n too small' where there were too few clusters "
             "for an honest interval; '–' where the value does not exist (e.g. no such cases, or "
             "positive-weight flips of an explainer whose weights are never negative). ↑ higher is "
