@@ -301,20 +301,15 @@ def test_code_version_changes_with_source(tmp_path):
         code_version(tmp_path / "missing.py")
 
 
-def test_generators_carry_their_code_version():
-    import inspect
+def test_generators_declare_a_case_set_version_and_key_the_cache_by_source():
+    from explbench.run.case_cache import generator_identity, source_hash
 
-    from explbench.generators.common import SHARED_SOURCES, generator_version
-    from explbench.run.case_cache import generator_identity
-
-    names = {p.name for p in SHARED_SOURCES}
-    assert names == {"common.py", "attack.py", "patterns.py", "cases.py"}
     task = WhiteBox(visible=VISIBLE, threshold=1.0)
     for cls in (CWSpectrogram, CWWaveform, Localized, Planted):
-        assert cls.version == generator_version(inspect.getfile(cls)), cls
-        assert generator_identity(cls(), task)["version"] == cls.version
-    assert CWWaveform.version != Planted.version != Localized.version
-
+        ident = generator_identity(cls(), task)
+        assert ident["version"] == cls.version == "1"
+        assert ident["source"] == source_hash(cls()) and len(ident["source"]) == 16
+    assert source_hash(CWWaveform()) != source_hash(Planted()) != source_hash(Localized())
 
 # ------------------------------------------------------------------ contract B: save / load
 

@@ -139,7 +139,7 @@ def test_lime_with_predict_rest_finds_the_known_causes_with_fewer_queries():
 def test_slime_with_predict_rest_settles_its_projected_weights():
     """SLIME's grid weights are a projection of its 10 time components: the predicted fit stops
     early and ranks the grid as the fit on all 2048 masks does."""
-    from test_adaptive import CLEAR, SEG, additive_input, AdditiveModel, auto, top
+    from test_adaptive import CLEAR, SEG, additive_input, AdditiveModel, auto
     from toy import run_explainer
 
     from explbench.api.explainer import ExplainContext

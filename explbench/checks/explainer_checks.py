@@ -44,6 +44,7 @@ from torch import nn
 
 from explbench.api.explainer import ExplainContext, Explainer, Explanation, call_explain, signature_problem
 from explbench.api.model_access import BudgetExceeded, ModelAccess
+from explbench.checks.kernel import CheckResult, assert_passing, format_report  # noqa: F401 - format_report is this module's API
 from explbench.checks.fixtures import GEOMETRIES, PROBES, Probe, _Problem, _basic_problem, _probe_problem
 
 #: the small budget the budget and determinism checks impose
@@ -63,22 +64,6 @@ RULES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """Outcome of one conformance rule.
-
-    Attributes
-    ----------
-    name : str
-        Short name of the rule.
-    passed : bool
-    message : str
-        Plain words: what was found and, on failure, how to fix it.
-    """
-
-    name: str
-    passed: bool
-    message: str
 
 
 # --------------------------------------------------------------------------- toy problems
@@ -454,21 +439,7 @@ def _sign_rule(name: str, probes: list[tuple[Probe, _Run]]) -> tuple[str, bool, 
     return rule, False, "", bad
 
 
-def format_report(results: list[CheckResult]) -> str:
-    """One line per check: ``✓ name: message`` or ``✗ name: message``."""
-    lines = [f"{'✓' if r.passed else '✗'} {r.name}: {r.message}" for r in results]
-    n_bad = sum(not r.passed for r in results)
-    lines.append("all checks passed" if n_bad == 0 else f"{n_bad} of {len(results)} checks failed")
-    return "\n".join(lines)
-
-
 def assert_conforms(explainer: Explainer | type | str, *, seed: int = 0) -> None:
     """Raise AssertionError listing every failed check (for pytest)."""
-    results = check_explainer(explainer, seed=seed)
-    failed = [r for r in results if not r.passed]
-    if failed:
-        label = explainer if isinstance(explainer, str) else getattr(explainer, "__name__", type(explainer).__name__)
-        raise AssertionError(
-            f"explainer {label} fails {len(failed)} conformance check(s):\n"
-            + "\n".join(f"✗ {r.name}: {r.message}" for r in failed)
-        )
+    label = explainer if isinstance(explainer, str) else getattr(explainer, "__name__", type(explainer).__name__)
+    assert_passing(check_explainer(explainer, seed=seed), f"explainer {label}")
