@@ -18,8 +18,8 @@ import pytest
 TINY = str(Path(__file__).resolve().parent / "data" / "tiny.toml")
 
 
-def run(out: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EXPLBENCH_CACHE": str(cache)}
+def run(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)  # the tests' shared cache: test_run makes the tiny suite's cases
     return subprocess.run([sys.executable, "-m", "explbench.cli", "run", "--suite", TINY,
                            "--explainers", "lime,random,saliency", "--batch-size", "16",
                            "--quiet", "--out", str(out), *extra],
@@ -29,14 +29,14 @@ def run(out: Path, cache: Path, *extra: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
     root = tmp_path_factory.mktemp("executors")
-    res = run(root / "local", root / "cache")
+    res = run(root / "local")
     assert res.returncode == 0, res.stderr
     return root
 
 
 @pytest.mark.parametrize("executor", ["processes", "dask"])
 def test_every_executor_writes_the_same_metrics(local, executor):
-    res = run(local / executor, local / "cache", "--executor", executor, "--workers", "2")
+    res = run(local / executor, "--executor", executor, "--workers", "2")
     assert res.returncode == 0, res.stderr
     a = (local / "local" / "metrics.csv").read_bytes()
     b = (local / executor / "metrics.csv").read_bytes()

@@ -52,8 +52,9 @@ def identity_of(provenance: Mapping[str, object]) -> dict[str, object]:
     if isinstance(ident, Mapping):
         return dict(ident)
     task = dict(provenance.get("task") or {})  # type: ignore[arg-type]
-    return {"task_version": task.get("version"),
-            "model": task.get("model_identity") or None}
+    return {"task_version": task.get("version"), "model": task.get("model_identity") or None,
+            "domain_shape": task.get("domain_shape"), "domain_axes": task.get("domain_axes"),
+            "sample_rate": task.get("sample_rate")}
 
 
 def protocol_config(suite: Mapping[str, object], provenance: Mapping[str, object],

@@ -50,6 +50,8 @@ from explbench.stats.bootstrap import cluster_bootstrap
 
 #: columns of ``sanity.csv``
 from explbench.core.seeding import seed_for
+from explbench.results.compat import identity_of
+from explbench.run.identity import task_identity
 from explbench.studies.sanity_inputs import _make_scorer, load_run
 from explbench.studies.sanity_text import _json_rows
 from explbench.studies.randomise import Layer, layers_top_down, randomise, spearman
@@ -285,9 +287,10 @@ def run_sanity(folder: str | Path, *, n: int = DEFAULT_N, explainers: Sequence[s
     seed = int(config.seed if seed is None else seed)
     notes = list(inputs.notes)
     task = make_task(config, device)
-    ran_with = (inputs.provenance.get("task") or {}).get("model_hash")
-    if ran_with and ran_with != task.model_hash():
-        notes.append(f"the task's model ({task.model_hash()}) is not the one the run used ({ran_with}); "
+    ran_with = identity_of(inputs.provenance).get("model")  # the run identity, as compat reads it
+    now = task_identity(task, config.split).model
+    if ran_with and now and ran_with != now:
+        notes.append(f"the task's model ({now}) is not the one the run used ({ran_with}); "
                      f"the check describes the current model")
     segments = task_segmentation(task, config.segmentation)
     scorer = _make_scorer(task, segments, config, inputs.provenance.get("batch_size"), device)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from explbench.results import board as lb
+from explbench.results.compat import identity_of
 from explbench.results import render
 from explbench.results.report import figures
 from explbench.results.report.cases import shown_explainers, views
@@ -51,7 +52,7 @@ def _task(suite: dict) -> tuple[object | None, str | None]:
 
 
 def _time_axis(task: object | None, ptask: dict) -> int | None:
-    """The domain's time axis: from the task when it loads, else from the run's provenance."""
+    """The domain's time axis: from the task when it loads, else from the run identity."""
     from explbench.api.task import time_axis_of
 
     source = task if task is not None and getattr(task, "domain_axes", ()) else None
@@ -215,8 +216,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, n_localised
     board = lb.make_board([run])
     info = lb.describe(board)
     prov = run.provenance
-    ptask = prov.get("task", {}) or {}
-    header = [("task", f"{run.task} (version {ptask.get('version')}, model {ptask.get('model_hash')})"),
+    ptask = identity_of(prov)  # the one run identity: model, domain, sample rate
+    header = [("task", f"{run.task} (version {ptask.get('task_version')}, model {ptask.get('model')})"),
               ("suite", suite.get("name")), ("run id", run.run_id), ("folder", str(run.folder)),
               ("segmentation / content / budget",
                f"{suite.get('segmentation')} / {suite.get('content')} / {suite.get('budget')}"),
