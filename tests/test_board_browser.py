@@ -7,42 +7,20 @@ missing browser is a failure.
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import os
 import struct
-import sys
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import pytest
 from results_fixture import make_run
 
 from explbench.cli import results as cli_results
 
-CHROMIUM = "/usr/bin/chromium"
-REQUIRE = "EXPLBENCH_REQUIRE_BROWSER"
+import browser
+from browser import REQUIRE, chromium
+from browser import browser_check as _browser_check
 #: an explainer name that loads an image from the network, and runs script, if not escaped
 EVIL = '<img src="http://example.invalid/x.png" onerror="console.error(\'injected\')">'
-
-
-def chromium() -> str:
-    """The Chromium to use; skips the test without one, fails instead when it is required."""
-    if os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    if os.environ.get(REQUIRE) == "1":
-        pytest.fail(f"{REQUIRE}=1 but there is no Chromium at {CHROMIUM}: the HTML board must be "
-                    f"checked in a real browser here (apt-get install -y chromium)")
-    pytest.skip(f"headless check needs Chromium at {CHROMIUM} (apt-get install -y chromium); "
-                f"set {REQUIRE}=1 to make its absence a failure")
-
-
-def _browser_check():
-    path = Path(__file__).resolve().parent.parent / "scripts" / "browser_check.py"
-    spec = importlib.util.spec_from_file_location("browser_check", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +60,7 @@ def test_the_board_opens_in_headless_chromium(page, tmp_path):
 
 
 def test_a_missing_browser_skips_unless_required(monkeypatch, tmp_path):
-    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setattr(browser, "CHROMIUM", str(tmp_path / "no-chromium"))
     monkeypatch.delenv(REQUIRE, raising=False)
     with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
         chromium()

@@ -4,11 +4,9 @@ audio built from the run folder alone; the figure fixes; browser check."""
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import re
 import shutil
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,10 +15,10 @@ import pytest
 from explbench.cli import results as cli_results
 from explbench.results.report import figures, write_report
 from explbench.store.runs import load_run
+from browser import browser_check, chromium
 from results_fixture import make_run
 
 EVIL = "<script>alert(1)</script>"
-CHROMIUM = "/usr/bin/chromium"
 SANITY = ("explainer,layer,rho,ci_low,ci_high,n\n"
           f"\"{EVIL}\",none,1,,,8\n\"{EVIL}\",fc3,0.41,0.2,0.6,8\n"
           "random,none,1,,,8\nrandom,fc3,0.02,-0.2,0.25,8\n")
@@ -151,20 +149,9 @@ def test_report_loads_plugins(report, tmp_path, monkeypatch, capsys):
     assert "bad_plugin.py" in capsys.readouterr().err
 
 
-def _browser_check():
-    path = Path(__file__).resolve().parent.parent / "scripts" / "browser_check.py"
-    spec = importlib.util.spec_from_file_location("browser_check", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.mark.skipif(not os.path.exists(CHROMIUM) and os.environ.get("EXPLBENCH_REQUIRE_BROWSER") != "1",
-                    reason="headless check needs Chromium at /usr/bin/chromium (apt-get install chromium); "
-                           "with EXPLBENCH_REQUIRE_BROWSER=1 (CI) it runs and fails without it")
 def test_opens_in_headless_chromium(report, tmp_path):
     shot = tmp_path / "report.png"
-    result = _browser_check().check(report["path"], shot, CHROMIUM, timeout=90)
+    result = browser_check().check(report["path"], shot, chromium(), timeout=90)
     assert result["ok"], result["problems"]
     assert len(result["audio"]) >= 3 and all(a["duration"] > 1.0 for a in result["audio"])
     assert shot.stat().st_size > 10_000
