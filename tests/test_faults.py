@@ -484,3 +484,44 @@ def test_a_suite_name_never_becomes_a_path(tmp_path, capsys, fresh_cache, monkey
     made = [p for p in (work / "runs").iterdir()]
     assert len(made) == 1 and made[0].name.startswith("___.._escaped-")
     assert not any(p.name.startswith("escaped") for p in tmp_path.rglob("*") if p.is_dir())
+
+
+def test_the_identity_sees_code_edits_but_not_comments(tmp_path):
+    """A changed to_domain gives another run identity (and new cases); a comment changes neither
+    the identity nor any case's content."""
+    import subprocess
+    import sys
+
+    src = PLUGIN.read_text()
+    original = tmp_path / "plugin.py"
+    original.write_text(src)
+    s = suite(tmp_path)
+    env = {**os.environ, "EXPLBENCH_CACHE": str(tmp_path / "cache")}
+
+    def go(plugin: Path, out: str) -> tuple[str, dict]:
+        res = subprocess.run([sys.executable, "-m", "explbench.cli", "run", "--suite", s, "--plugin",
+                              str(plugin), "--out", str(tmp_path / out), "--quiet"], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr
+        return res.stderr, json.loads((tmp_path / out / "provenance.json").read_text())["identity"]
+
+    err, first = go(original, "A")
+    assert "toy-lift: 6 cases generated" in err
+    commented = tmp_path / "commented" / "plugin.py"
+    commented.parent.mkdir()
+    commented.write_text(src.replace("    def to_domain(self, audio: torch.Tensor) -> torch.Tensor:\n",
+                                     "    def to_domain(self, audio: torch.Tensor) -> torch.Tensor:\n"
+                                     "        # the domain is the waveform, folded\n"))
+    err, again = go(commented, "B")
+    # the file also holds the generator, whose source keys the cache: made again, same content
+    assert again == first
+    hashes = lambda out: json.loads((tmp_path / out / "manifest.json").read_text())["generators"]  # noqa: E731
+    assert hashes("B") == hashes("A")
+    edited = tmp_path / "edited" / "plugin.py"
+    edited.parent.mkdir()
+    old = "        return audio.reshape(audio.shape[0], *SHAPE)\n"
+    assert old in src
+    edited.write_text(src.replace(old, "        return -audio.reshape(audio.shape[0], *SHAPE)\n"))
+    err, changed = go(edited, "C")
+    assert "toy-lift: 6 cases generated" in err, err
+    assert changed["model_code"] != first["model_code"] and changed["model"] == first["model"]

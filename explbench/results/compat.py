@@ -26,7 +26,8 @@ from typing import Protocol
 from explbench.run.protocol_key import PROTOCOL_FIELDS, protocol_key
 
 #: run-identity keys that are part of the protocol (flat name → identity key)
-IDENTITY_FIELDS = {"task_version": "task_version", "model": "model", "data": "data",
+IDENTITY_FIELDS = {"task_version": "task_version", "model": "model", "model_code": "model_code",
+                   "data": "data",
                    "task_params": "task_params", "sample_rate": "sample_rate",
                    "domain_shape": "domain_shape", "domain_axes": "domain_axes"}
 #: what a run without a computed model identity shows, and never matches

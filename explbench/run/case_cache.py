@@ -88,7 +88,7 @@ def build_cases(config: SuiteConfig, task: Task, segments: Segmentation, progres
         if accepts_per_cluster(cls) == "generate":
             extra["per_cluster"] = int(table.get("per_cluster", 1))
         seed = seed_for("generator", name, base=config.seed)
-        parts = dict(task=task.name, task_version=task.version, model=identity.model,
+        parts = dict(task=task.name, task_version=task.version, model=identity.model, code=identity.code,
                      data=identity.data, generator=name, params=generator_identity(gen, task),
                      n=n, seed=seed, split=config.split, segmentation=segments.kind,
                      parents=[keys[p] for p in parents])
