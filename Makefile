@@ -22,8 +22,9 @@ demo: $(STAMP)
 	@echo "  explbench list"
 	@echo "(or call $(VENV)/bin/explbench directly)"
 
+# Two workers, one test file each at a time (module fixtures such as a real run are made once).
 test: $(STAMP)
-	$(PY) -m pytest -q --ignore=tests/benchmarks
+	$(PY) -m pytest -q --ignore=tests/benchmarks -n 2 --dist loadfile
 
 # Speed targets, reported as ratios measured within one run.
 

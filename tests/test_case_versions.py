@@ -30,7 +30,9 @@ def made():
 
 def test_every_shipped_generator_has_golden_cases():
     golden = json.loads(GOLDEN.read_text())
-    assert set(golden) == set(registry.generators.names())
+    shipped = {e.name for e in registry.generators.entries()
+               if e.obj.__module__.startswith("explbench.generators.")}  # not the tests' plug-ins
+    assert set(golden) == shipped
     assert all(len(v["hashes"]) >= 2 for v in golden.values()), golden
 
 

@@ -150,7 +150,7 @@ def test_flip_rates_follow_the_construction(verdict):
     flat1 = value(t, "flat", "flip-rate", 1, "adv")
     assert flat1.value <= 0.25 and flat1.n == N_PARENTS and flat1.n_clusters == N_PARENTS
     assert value(t, "flat", "flip-rate", 20, "adv").value == 1.0
-    # intervals: Wilson, never zero width
+    # intervals: Clopper-Pearson, never zero width
     p = value(t, "perfect", "flip-rate", 1, "adv")
     assert p.ci_high == 1.0 and 0.8 < p.ci_low < 1.0
 

@@ -20,7 +20,7 @@ from statistics import NormalDist
 import numpy as np
 from scipy import stats as _sps
 
-__all__ = ["wilson_interval", "clopper_pearson_interval"]
+__all__ = ["wilson_interval", "clopper_pearson_bounds", "clopper_pearson_interval"]
 
 
 def check_level(level: float) -> None:
@@ -103,10 +103,28 @@ def clopper_pearson_interval(k: float, n: float, level: float = 0.95) -> tuple[f
     k, n = _check_count(k, n)
     if n == 0:
         return (float("nan"), float("nan"))
+    lo, hi = clopper_pearson_bounds(np.array([k]), n, level)
+    return (float(lo[0]), float(hi[0]))
+
+
+def clopper_pearson_bounds(k: np.ndarray, n: float, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`clopper_pearson_interval` for many counts of one ``n > 0`` at once.
+
+    Parameters
+    ----------
+    k : np.ndarray, shape (m,)
+        Successes, each in [0, n].
+
+    Returns
+    -------
+    (lo, hi) : np.ndarray, shape (m,) each
+    """
+    k = np.asarray(k, dtype=np.float64)
     a = (1.0 - level) / 2.0
-    lo = 0.0 if k == 0 else float(_sps.beta.ppf(a, k, n - k + 1.0))
-    hi = 1.0 if k == n else float(_sps.beta.ppf(1.0 - a, k + 1.0, n - k))
-    return (lo, hi)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = np.where(k <= 0, 0.0, _sps.beta.ppf(a, np.maximum(k, 1e-300), n - k + 1.0))
+        hi = np.where(k >= n, 1.0, _sps.beta.ppf(1.0 - a, k + 1.0, np.maximum(n - k, 1e-300)))
+    return lo, hi
 
 
 # --------------------------------------------------------------------------- clusters
