@@ -10,6 +10,9 @@ import pytest
 
 from docs_walkthrough import ROOT, block, explbench
 
+#: a whole run or more: `pytest -m 'not slow'` leaves it out of a quick loop; `make test` runs it
+pytestmark = pytest.mark.slow
+
 GEN_DOC = ROOT / "docs" / "adding-a-generator.md"
 METRIC_DOC = ROOT / "docs" / "adding-a-metric.md"
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+#: a whole run or more: `pytest -m 'not slow'` leaves it out of a quick loop; `make test` runs it
+pytestmark = pytest.mark.slow
+
 TINY = str(Path(__file__).resolve().parent / "data" / "tiny.toml")
 
 

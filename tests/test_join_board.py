@@ -26,6 +26,9 @@ import torch
 
 from explbench import Explainer, Explanation, register_explainer
 
+#: a whole run or more: `pytest -m 'not slow'` leaves it out of a quick loop; `make test` runs it
+pytestmark = pytest.mark.slow
+
 
 @register_explainer("leave-one-out")
 class LeaveOneOut(Explainer):

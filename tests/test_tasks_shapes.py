@@ -10,6 +10,9 @@ import pytest
 
 from docs_walkthrough import block, explbench
 
+#: a whole run or more: `pytest -m 'not slow'` leaves it out of a quick loop; `make test` runs it
+pytestmark = pytest.mark.slow
+
 FILES = ("my_task.py", "three_tones.py", "time_major.py", "waveform.py")
 
 
