@@ -514,7 +514,9 @@ def test_the_identity_sees_code_edits_but_not_comments(tmp_path):
                                      "        # the domain is the waveform, folded\n"))
     err, again = go(commented, "B")
     # the file also holds the generator, whose source keys the cache: made again, same content
-    assert again == first
+    same = lambda a, b: {k: v for k, v in a.items() if k != "batch_size"} == \
+        {k: v for k, v in b.items() if k != "batch_size"}  # noqa: E731 - measured per run
+    assert same(again, first)
     hashes = lambda out: json.loads((tmp_path / out / "manifest.json").read_text())["generators"]  # noqa: E731
     assert hashes("B") == hashes("A")
     edited = tmp_path / "edited" / "plugin.py"
