@@ -21,16 +21,13 @@ Everything here is pure: no global state, no randomness.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
 
-from explbench.stats.tests import holm, mcnemar
 
-__all__ = ["RankInterval", "rank_intervals", "rank_intervals_from_flips", "rank_intervals_of"]
+__all__ = ["RankInterval", "rank_intervals", "rank_intervals_of"]
 
 #: family-wise error rate of the Holm-adjusted pairwise tests (as in the ranking)
 ALPHA = 0.05
@@ -133,69 +130,6 @@ def rank_intervals(explainers: Sequence[str],
         n_better[b] += 1
     m = len(names)
     return {e: RankInterval(e, 1 + n_better[e], m - n_worse[e]) for e in names}
-
-
-def _flip_arrays(flips: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The flip vectors as 1-D bool arrays of one length (ValueError otherwise)."""
-    out: dict[str, np.ndarray] = {}
-    for name, v in flips.items():
-        arr = np.asarray(v)
-        if arr.ndim != 1:
-            raise ValueError(f"flips[{name!r}] must be 1-D (one entry per case), "
-                             f"got shape {arr.shape}")
-        if arr.dtype != bool:
-            if arr.size and not np.isin(arr, (0, 1)).all():
-                raise ValueError(f"flips[{name!r}] must be boolean (or 0/1), got dtype {arr.dtype}")
-            arr = arr.astype(bool)
-        out[name] = arr
-    sizes = {name: a.size for name, a in out.items()}
-    if len(set(sizes.values())) > 1:
-        raise ValueError(f"paired flips need the same cases for every explainer, got sizes {sizes}")
-    return out
-
-
-def rank_intervals_from_flips(flips: Mapping[str, np.ndarray],
-                              alpha: float = ALPHA) -> dict[str, RankInterval]:
-    """Rank intervals from paired per-case flips, every case its own cluster.
-
-    Every pair of explainers is compared by the exact McNemar test
-    (:func:`explbench.stats.tests.mcnemar`) on the same cases; the p-values of all
-    ``m (m - 1) / 2`` pairs are Holm-adjusted together (:func:`explbench.stats.tests.holm`),
-    and a pair is significant when its adjusted p is below ``alpha``. The better explainer of a
-    significant pair is the one that flips on more of the discordant cases.
-
-    Parameters
-    ----------
-    flips : mapping str -> np.ndarray of bool, shape (n,)
-        Per explainer (oracles left out), whether the label flipped on each case; entry ``i``
-        of every array is the same case. 0/1 integers are accepted.
-    alpha : float
-        Family-wise error rate, in (0, 1).
-
-    Returns
-    -------
-    dict str -> RankInterval
-        Per explainer, in the order of ``flips``, as :func:`rank_intervals` gives it.
-
-    Raises
-    ------
-    ValueError
-        On arrays that are not 1-D booleans of one common length, or ``alpha`` outside (0, 1).
-    """
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    arrays = _flip_arrays(flips)
-    names = _names(list(arrays))
-    pairs = list(itertools.combinations(names, 2))
-    tests = [mcnemar(arrays[a], arrays[b]) for a, b in pairs]
-    adjusted = holm([float(t["p"]) for t in tests]) if tests else np.empty(0)
-    better: dict[tuple[str, str], bool] = {}
-    for (a, b), t, q in zip(pairs, tests, adjusted):
-        # b10: a flips and b does not; b01: the reverse
-        if not (np.isfinite(q) and q < alpha) or t["b10"] == t["b01"]:
-            continue
-        better[(a, b) if t["b10"] > t["b01"] else (b, a)] = True
-    return rank_intervals(names, better)
 
 
 def rank_intervals_of(ranking: object) -> dict[str, RankInterval]:
