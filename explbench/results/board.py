@@ -21,7 +21,6 @@ decides which runs are comparable, :mod:`explbench.results.ranking` ranks and
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +36,7 @@ from explbench.results.power_text import power_text
 from explbench.results.rank_intervals import RankInterval, rank_intervals_of
 from explbench.results.ranking import HEADLINE_K, Ranking, rank_runs
 from explbench.stats.bootstrap import bootstrap_ci
+from explbench.store.run_store import safe_name
 from explbench.store.runs import (ALL, NotARun, Run, attack_generators, localised_generators,
                                   newest_sources)
 
@@ -159,11 +159,6 @@ class Board:
         suite = str(self.reference.suite.get("name", "default"))
         stem = self.task if suite == "default" else f"{self.task}-{suite}"
         return safe_name(stem)
-
-
-def safe_name(text: str) -> str:
-    """A file-name part: runs of other characters than ``A-Za-z0-9._-`` become ``_``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text))
 
 
 def _better_text(ranking: Ranking, e: str) -> str:

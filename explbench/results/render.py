@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from explbench.results.board import Board, describe, headline_text, safe_name
+from explbench.results.board import Board, describe, headline_text
+from explbench.store.run_store import safe_name
 from explbench.results.compat import show
 from explbench.results.forest import forest_plot
 from explbench.results.headline import forest_rows
