@@ -17,6 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+#: a whole run or more: `pytest -m 'not slow'` leaves it out of a quick loop; `make test` runs it
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 BUNDLE = REPO / "leaderboards" / "runs" / "svd-synth-smoke"
 
@@ -26,8 +29,6 @@ import torch
 
 from explbench import Explainer, Explanation, register_explainer
 
-#: a whole run or more: `pytest -m 'not slow'` leaves it out of a quick loop; `make test` runs it
-pytestmark = pytest.mark.slow
 
 
 @register_explainer("leave-one-out")

@@ -18,14 +18,15 @@ import pytest
 
 from explbench.cli import main
 
+#: a whole run or more: `pytest -m 'not slow'` leaves it out of a quick loop; `make test` runs it
+pytestmark = pytest.mark.slow
+
 PLUGIN = '''
 import numpy as np
 import torch
 
 from explbench import Explainer, Explanation, register_explainer
 
-#: a whole run or more: `pytest -m 'not slow'` leaves it out of a quick loop; `make test` runs it
-pytestmark = pytest.mark.slow
 
 SCALE = 1.0
 
